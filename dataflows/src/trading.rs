@@ -1,0 +1,126 @@
+//! The trading graph: ticks to bars to indicators to signals, news to sentiment, signals
+//! through the risk book to orders, orders to the broker, and fills back to the book.
+//!
+//! ```text
+//! ticks ─► bars 1s ─► bars 1m ─► indicators ─┐
+//! news  ─► dedupe + sentiment ───────────────┴► signals ─┐
+//! control ───────────────────────────────────────────────┤
+//! bars 1m (marks) ───────────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
+//!                         fills (feedback, +1 epoch) ────┘                            │
+//!                                       ▲────────────────────────────────────────────┘
+//! ```
+
+use std::sync::Arc;
+
+use timely::dataflow::StreamVec;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
+
+use tradeflow_operators::broker::{BrokerParams, Execute};
+use tradeflow_operators::indicate::Indicate;
+use tradeflow_operators::indicators::IndicatorSuite;
+use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
+use tradeflow_operators::sentiment::{Lexicon, ScoreNews};
+use tradeflow_operators::strategy::{Signals, StrategyColumns, StrategyParams};
+use tradeflow_operators::{
+    Bar, Bars, Control, EpochClock, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position,
+    RiskEvent, SECOND, Sentiment, Signal, SymbolTable, Tick, Ts,
+};
+
+/// Everything the graph needs to know, resolved and validated by the caller.
+#[derive(Clone)]
+pub struct TradingParams {
+    pub clock: EpochClock,
+    pub symbols: Arc<SymbolTable>,
+    pub indicators: Arc<IndicatorSuite>,
+    pub strategy: Arc<StrategyParams>,
+    pub strategy_columns: StrategyColumns,
+    pub risk: Arc<RiskParams>,
+    pub broker: BrokerParams,
+    pub lexicon: Arc<Lexicon>,
+    /// Repeats of a news id within this much event time are dropped.
+    pub news_dedupe_window: Ts,
+}
+
+/// The graph's inputs.
+pub struct TradingInputs<'scope> {
+    pub ticks: StreamVec<'scope, u64, Tick>,
+    pub news: StreamVec<'scope, u64, News>,
+    pub control: StreamVec<'scope, u64, Control>,
+}
+
+/// Every stream the graph produces, for the sinks.
+pub struct TradingOutputs<'scope> {
+    pub bars_1s: StreamVec<'scope, u64, Bar>,
+    pub bars_1m: StreamVec<'scope, u64, Bar>,
+    pub indicators: StreamVec<'scope, u64, IndicatorSet>,
+    pub sentiment: StreamVec<'scope, u64, Sentiment>,
+    pub signals: StreamVec<'scope, u64, Signal>,
+    pub orders: StreamVec<'scope, u64, Order>,
+    pub fills: StreamVec<'scope, u64, Fill>,
+    pub positions: StreamVec<'scope, u64, Position>,
+    pub pnl: StreamVec<'scope, u64, Pnl>,
+    pub risk_events: StreamVec<'scope, u64, RiskEvent>,
+}
+
+/// Builds the trading graph on `inputs`. The epoch length of `params.clock` must divide one
+/// second (bars close on epoch boundaries).
+pub fn trading_graph<'scope>(
+    inputs: TradingInputs<'scope>,
+    params: &TradingParams,
+) -> TradingOutputs<'scope> {
+    let TradingInputs {
+        ticks,
+        news,
+        control,
+    } = inputs;
+    let scope = ticks.scope();
+    let clock = params.clock;
+
+    let bars_1s = ticks.clone().bars(SECOND, clock);
+    let bars_1m = bars_1s.clone().bars(MINUTE, clock);
+    let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
+    let sentiment = news.sentiment(
+        Arc::clone(&params.lexicon),
+        Arc::clone(&params.symbols),
+        params.news_dedupe_window,
+    );
+    let signals = indicators.clone().signals(
+        sentiment.clone(),
+        Arc::clone(&params.strategy),
+        params.strategy_columns,
+    );
+
+    // Fills return to the book one epoch after the broker made them.
+    let (fill_loop, fed_back) = scope.feedback::<Vec<Fill>>(1);
+    let marks = bars_1m.clone().map(|b| RiskInput::Mark {
+        symbol: b.symbol,
+        ts: b.end,
+        price: b.close,
+    });
+    let risk = fed_back
+        .map(RiskInput::Fill)
+        .concat(control.map(RiskInput::Control))
+        .concat(marks)
+        .concat(signals.clone().map(RiskInput::Signal))
+        .risk(Arc::clone(&params.risk), Arc::clone(&params.symbols));
+
+    let fills = risk
+        .orders
+        .clone()
+        .paper_broker(ticks, params.broker.clone());
+    fills.clone().connect_loop(fill_loop);
+
+    TradingOutputs {
+        bars_1s,
+        bars_1m,
+        indicators,
+        sentiment,
+        signals,
+        orders: risk.orders,
+        fills,
+        positions: risk.positions,
+        pnl: risk.pnl,
+        risk_events: risk.events,
+    }
+}

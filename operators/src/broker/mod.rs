@@ -1,0 +1,71 @@
+//! Brokers, and the extension method that executes orders against the tick stream.
+
+pub mod paper;
+
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+pub use paper::{BrokerParams, PaperBroker};
+
+use crate::event::{Fill, Order, Tick};
+use crate::stash::{EpochStash, ready_epoch};
+
+/// Extension trait for executing orders.
+pub trait Execute<'scope> {
+    /// Fills orders on the paper broker against `ticks`, per symbol. Once both frontiers have
+    /// passed an epoch, its orders are opened first, then its ticks are applied in event-time
+    /// order; each fill is emitted at the epoch of the tick that filled it.
+    fn paper_broker(
+        self,
+        ticks: StreamVec<'scope, u64, Tick>,
+        params: BrokerParams,
+    ) -> StreamVec<'scope, u64, Fill>;
+}
+
+impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
+    fn paper_broker(
+        self,
+        ticks: StreamVec<'scope, u64, Tick>,
+        params: BrokerParams,
+    ) -> StreamVec<'scope, u64, Fill> {
+        self.binary_frontier(
+            ticks,
+            Exchange::new(|o: &Order| o.symbol.route()),
+            Exchange::new(|t: &Tick| t.symbol.route()),
+            "PaperBroker",
+            move |_initial, _info| {
+                let mut orders = EpochStash::<Order>::default();
+                let mut ticks = EpochStash::<Tick>::default();
+                let mut broker = PaperBroker::new(params);
+                let mut fills = Vec::new();
+                move |(input1, frontier1), (input2, frontier2), output| {
+                    input1.for_each_stamp(|cap, data| orders.push(&cap, 0, data));
+                    input2.for_each_stamp(|cap, data| ticks.push(&cap, 0, data));
+                    while let Some(epoch) = ready_epoch(
+                        [orders.first_epoch(), ticks.first_epoch()],
+                        &[frontier1, frontier2],
+                    ) {
+                        if let Some((_, mut batch)) = orders.take(epoch) {
+                            batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
+                            batch.into_iter().for_each(|o| broker.submit(o));
+                        }
+                        let Some((cap, mut batch)) = ticks.take(epoch) else {
+                            continue;
+                        };
+                        if !broker.has_open() {
+                            continue;
+                        }
+                        batch.sort_by_key(|t| (t.symbol, t.ts));
+                        for tick in &batch {
+                            broker.on_tick(tick, &mut fills);
+                        }
+                        if !fills.is_empty() {
+                            output.session(&cap).give_iterator(fills.drain(..));
+                        }
+                    }
+                }
+            },
+        )
+    }
+}

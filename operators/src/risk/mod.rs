@@ -1,0 +1,154 @@
+//! The risk book and the extension method that runs it over signals, marks, fills and control.
+
+pub mod book;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
+
+pub use book::{Decision, RiskBook, RiskParams};
+
+use crate::event::{Control, Fill, Order, Pnl, Position, RiskEvent, Signal, Symbol, Ts, route_str};
+use crate::stash::EpochStash;
+use crate::symbols::SymbolTable;
+
+/// Everything the risk book consumes, merged into one stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RiskInput {
+    /// Our own fill, fed back one epoch after the broker made it.
+    Fill(Fill),
+    Control(Control),
+    /// The latest price of a symbol (a bar close).
+    Mark {
+        symbol: Symbol,
+        ts: Ts,
+        price: f64,
+    },
+    Signal(Signal),
+}
+
+impl RiskInput {
+    /// Fills first (they belong to the previous epoch), then by event time; at equal times
+    /// control, then marks, then signals; then by symbol. This order makes the book's
+    /// decisions the same for any number of workers.
+    fn order_key(&self) -> (u8, Ts, u8, u32) {
+        match self {
+            RiskInput::Fill(f) => (0, f.ts, 0, f.symbol.0),
+            RiskInput::Control(c) => (1, c.ts, 0, 0),
+            RiskInput::Mark { symbol, ts, .. } => (1, *ts, 1, symbol.0),
+            RiskInput::Signal(s) => (1, s.ts, 2, s.symbol.0),
+        }
+    }
+}
+
+/// The risk book's output streams.
+pub struct RiskStreams<'scope> {
+    pub orders: StreamVec<'scope, u64, Order>,
+    pub events: StreamVec<'scope, u64, RiskEvent>,
+    pub positions: StreamVec<'scope, u64, Position>,
+    pub pnl: StreamVec<'scope, u64, Pnl>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum RiskOutput {
+    Decision(Decision),
+    Pnl(Pnl),
+}
+
+/// Extension trait for running the risk book.
+pub trait RiskCheck<'scope> {
+    /// Routes every input to the worker of the account, and once the frontier has passed an
+    /// epoch applies its inputs in [`RiskInput`]'s fixed order: fills, control, marks, signals.
+    /// Emits orders that passed every check, risk events, positions after fills, and a P&L row
+    /// for each epoch that saw a mark or a fill.
+    fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>;
+}
+
+impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
+    fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope> {
+        let route = route_str(&params.account);
+        let outputs = self.unary_frontier(
+            Exchange::new(move |_: &RiskInput| route),
+            "RiskBook",
+            move |_initial, _info| {
+                let mut stash = EpochStash::<RiskInput>::default();
+                let mut book = RiskBook::new((*params).clone());
+                let mut decisions = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e))
+                    {
+                        let Some((cap, mut inputs)) = stash.take(epoch) else {
+                            break;
+                        };
+                        inputs.sort_by(|a, b| {
+                            a.order_key()
+                                .cmp(&b.order_key())
+                                .then_with(|| match (a, b) {
+                                    (RiskInput::Fill(x), RiskInput::Fill(y)) => {
+                                        x.order_id.cmp(&y.order_id)
+                                    }
+                                    _ => std::cmp::Ordering::Equal,
+                                })
+                        });
+                        let mut session = output.session(&cap);
+                        let mut last_ts = None;
+                        let mut booked = false;
+                        for item in &inputs {
+                            match item {
+                                RiskInput::Fill(f) => {
+                                    decisions.push(Decision::Position(book.apply_fill(f)));
+                                    booked = true;
+                                }
+                                RiskInput::Control(c) => {
+                                    book.on_control(c, &symbols, &mut decisions)
+                                }
+                                RiskInput::Mark { symbol, ts, price } => {
+                                    book.mark(*symbol, *price);
+                                    last_ts = Some(last_ts.map_or(*ts, |t: Ts| t.max(*ts)));
+                                    booked = true;
+                                }
+                                RiskInput::Signal(s) => book.on_signal(s, &symbols, &mut decisions),
+                            }
+                            session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
+                        }
+                        if booked {
+                            let ts = inputs
+                                .iter()
+                                .map(|i| i.order_key().1)
+                                .max()
+                                .into_iter()
+                                .chain(last_ts)
+                                .max();
+                            if let Some(ts) = ts {
+                                session.give(RiskOutput::Pnl(book.pnl(ts)));
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        RiskStreams {
+            orders: outputs.clone().flat_map(|o| match o {
+                RiskOutput::Decision(Decision::Order(x)) => Some(x),
+                _ => None,
+            }),
+            events: outputs.clone().flat_map(|o| match o {
+                RiskOutput::Decision(Decision::Event(x)) => Some(x),
+                _ => None,
+            }),
+            positions: outputs.clone().flat_map(|o| match o {
+                RiskOutput::Decision(Decision::Position(x)) => Some(x),
+                _ => None,
+            }),
+            pnl: outputs.flat_map(|o| match o {
+                RiskOutput::Pnl(x) => Some(x),
+                _ => None,
+            }),
+        }
+    }
+}

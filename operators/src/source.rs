@@ -1,0 +1,202 @@
+//! Reading events into the dataflow: event-time epochs, a watermark, and dead letters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use timely::ExchangeData;
+use timely::dataflow::operators::OkErr;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, StreamVec};
+
+use crate::event::{DeadLetter, EventTime};
+use crate::time::{Admission, EpochClock, Watermark};
+
+/// What a reader has for the source after a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// More may be read at once.
+    More,
+    /// Nothing now; ask again after a short pause.
+    Idle,
+    /// Nothing more, ever.
+    Exhausted,
+}
+
+/// One worker's share of an input: a file, a simulator, a set of Kafka partitions.
+pub trait EventReader<R>: 'static {
+    /// Appends at most `max` records (or dead letters for input that could not be read), each
+    /// with its position in the input (a line number, an offset).
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus;
+    /// Names the input at `position` for a dead letter, e.g. `ticks.csv:17`.
+    fn origin(&self, position: u64) -> String;
+}
+
+impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        (**self).read(max, out)
+    }
+    fn origin(&self, position: u64) -> String {
+        (**self).origin(position)
+    }
+}
+
+/// A reader with nothing to read: an input the job does not use, or another worker's file.
+pub struct NoInput;
+
+impl<R: 'static> EventReader<R> for NoInput {
+    fn read(&mut self, _max: usize, _out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        ReadStatus::Exhausted
+    }
+    fn origin(&self, position: u64) -> String {
+        format!("no input @{position}")
+    }
+}
+
+/// How a source decides what is late.
+#[derive(Clone, Copy, Debug)]
+pub struct SourcePolicy {
+    pub clock: EpochClock,
+    /// A record this far behind the largest event time seen is still accepted.
+    pub allowed_lateness: i64,
+    /// A record further ahead of the largest event time seen is refused.
+    pub max_ahead: i64,
+    /// Records per activation, so other operators get to run.
+    pub batch: usize,
+    /// Pause before asking an idle reader again.
+    pub idle_poll: Duration,
+}
+
+/// Counters a source keeps for progress reports and metrics.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub records: AtomicU64,
+    pub dead_letters: AtomicU64,
+    /// Largest accepted event time (0 before the first record).
+    pub max_ts: AtomicI64,
+}
+
+/// Creates a source that reads records from `reader`, stamps each with the epoch of its event
+/// time, holds the frontier at the epoch of the watermark, and sends what is late, too far
+/// ahead, or unreadable to the second stream with the reason.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use timely::dataflow::operators::Capture;
+/// use tradeflow_operators::testing::records;
+/// use tradeflow_operators::source::{ingest, EventReader, ReadStatus, SourcePolicy, SourceStats};
+/// use tradeflow_operators::{DeadLetter, EpochClock, Symbol, Tick};
+///
+/// struct Fixed(Vec<i64>);
+/// impl EventReader<Tick> for Fixed {
+///     fn read(&mut self, _max: usize, out: &mut Vec<(u64, Result<Tick, DeadLetter>)>) -> ReadStatus {
+///         let ticks = self.0.drain(..).map(|ts| Ok(Tick { symbol: Symbol(0), ts, price: 1.0, size: 1.0, bid: None, ask: None }));
+///         out.extend((1..).zip(ticks));
+///         ReadStatus::Exhausted
+///     }
+///     fn origin(&self, line: u64) -> String { format!("fixed:{line}") }
+/// }
+/// let policy = SourcePolicy { clock: EpochClock::new(10), allowed_lateness: 5, max_ahead: 1_000, batch: 100, idle_poll: Duration::from_millis(1) };
+/// let (ticks, dead) = timely::example(move |scope| {
+///     let (ticks, dead) = ingest(scope, "ticks", Fixed(vec![100, 97, 50, 120]), policy, Arc::new(SourceStats::default()));
+///     (ticks.capture(), dead.capture())
+/// });
+/// let mut ticks: Vec<i64> = records(ticks).into_iter().map(|t| t.ts).collect();
+/// ticks.sort();
+/// let dead: Vec<DeadLetter> = records(dead).into_iter().collect();
+/// assert_eq!(ticks, [97, 100, 120]);
+/// assert!(dead[0].reason.starts_with("late"));
+/// assert_eq!(dead[0].origin, "fixed:3");
+/// ```
+pub fn ingest<'scope, R, Rd>(
+    scope: Scope<'scope, u64>,
+    name: &str,
+    mut reader: Rd,
+    policy: SourcePolicy,
+    stats: Arc<SourceStats>,
+) -> (
+    StreamVec<'scope, u64, R>,
+    StreamVec<'scope, u64, DeadLetter>,
+)
+where
+    R: EventTime + ExchangeData + std::fmt::Debug,
+    Rd: EventReader<R>,
+{
+    let mixed: StreamVec<'scope, u64, Result<R, DeadLetter>> =
+        source(scope, name, move |initial, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(initial);
+            let mut watermark = Watermark::new(policy.allowed_lateness, policy.max_ahead);
+            let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
+            let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
+
+            move |output| {
+                let Some(held) = cap.as_mut() else { return };
+                let status = reader.read(policy.batch, &mut buffer);
+                let (mut records, mut dead) = (0, 0);
+                for (position, item) in buffer.drain(..) {
+                    match item {
+                        Ok(record) => {
+                            let ts = record.event_ts();
+                            match watermark.admit(ts) {
+                                Admission::Accept => {
+                                    records += 1;
+                                    accepted.push((policy.clock.epoch(ts), Ok(record)));
+                                }
+                                refused => {
+                                    dead += 1;
+                                    let reason = refused.reason(ts).unwrap_or_default();
+                                    let mut raw = format!("{record:?}");
+                                    raw.truncate(4096);
+                                    let letter = DeadLetter {
+                                        ts: ts.max(0),
+                                        origin: reader.origin(position),
+                                        reason,
+                                        raw,
+                                    };
+                                    accepted.push((*held.time(), Err(letter)));
+                                }
+                            }
+                        }
+                        Err(mut letter) => {
+                            dead += 1;
+                            if letter.ts == 0 {
+                                letter.ts = watermark.watermark().unwrap_or(0);
+                            }
+                            accepted.push((*held.time(), Err(letter)));
+                        }
+                    }
+                }
+                // Emit in runs of equal epoch, one capability per run.
+                let mut items = accepted.drain(..).peekable();
+                while let Some((epoch, first)) = items.next() {
+                    let at = held.delayed(&epoch);
+                    let mut session = output.session(&at);
+                    session.give(first);
+                    while let Some((_, item)) = items.next_if(|(e, _)| *e == epoch) {
+                        session.give(item);
+                    }
+                }
+                drop(items);
+                stats.records.fetch_add(records, Ordering::Relaxed);
+                stats.dead_letters.fetch_add(dead, Ordering::Relaxed);
+                if let Some(wm) = watermark.watermark() {
+                    stats
+                        .max_ts
+                        .fetch_max(wm + policy.allowed_lateness, Ordering::Relaxed);
+                    let epoch = policy.clock.epoch(wm);
+                    if epoch > *held.time() {
+                        held.downgrade(&epoch);
+                    }
+                }
+                match status {
+                    ReadStatus::More => activator.activate(),
+                    ReadStatus::Idle => activator.activate_after(policy.idle_poll),
+                    ReadStatus::Exhausted => cap = None,
+                }
+            }
+        });
+    mixed.ok_err(|item: Result<R, DeadLetter>| item)
+}

@@ -1,0 +1,78 @@
+//! Holding records by epoch until the input frontier has passed them.
+//!
+//! Operators that must see a whole epoch before deciding (so that the result does not depend
+//! on arrival order or on the number of workers) stash each batch under a capability for its
+//! epoch and take the epochs out, oldest first, once every input frontier has passed them.
+
+use std::collections::BTreeMap;
+
+use timely::dataflow::operators::{Capability, InputCapability};
+use timely::progress::frontier::MutableAntichain;
+
+/// Records grouped by epoch, each epoch with a capability to emit at that epoch.
+pub struct EpochStash<D> {
+    epochs: BTreeMap<u64, (Capability<u64>, Vec<D>)>,
+}
+
+impl<D> Default for EpochStash<D> {
+    fn default() -> Self {
+        EpochStash {
+            epochs: BTreeMap::new(),
+        }
+    }
+}
+
+impl<D> EpochStash<D> {
+    /// Keeps the containers received under `cap`, holding a capability on `output_port`.
+    pub fn push<'a>(
+        &mut self,
+        cap: &InputCapability<u64>,
+        output_port: usize,
+        data: impl Iterator<Item = &'a mut Vec<D>>,
+    ) where
+        D: 'a,
+    {
+        let Some(&time) = cap.least() else { return };
+        let entry = self
+            .epochs
+            .entry(time)
+            .or_insert_with(|| (cap.delayed(&time, output_port), Vec::new()));
+        for batch in data {
+            entry.1.append(batch);
+        }
+    }
+
+    /// The oldest stashed epoch.
+    pub fn first_epoch(&self) -> Option<u64> {
+        self.epochs.keys().next().copied()
+    }
+
+    /// Takes out everything stashed for `epoch`.
+    pub fn take(&mut self, epoch: u64) -> Option<(Capability<u64>, Vec<D>)> {
+        self.epochs.remove(&epoch)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+    }
+}
+
+/// The oldest of `candidates` that no frontier in `frontiers` can still produce data for.
+pub fn ready_epoch(
+    candidates: impl IntoIterator<Item = Option<u64>>,
+    frontiers: &[&MutableAntichain<u64>],
+) -> Option<u64> {
+    let oldest = candidates.into_iter().flatten().min()?;
+    frontiers
+        .iter()
+        .all(|f| !f.less_equal(&oldest))
+        .then_some(oldest)
+}
+
+/// The least time any of `frontiers` may still produce, `None` once all are done.
+pub fn frontier_min(frontiers: &[&MutableAntichain<u64>]) -> Option<u64> {
+    frontiers
+        .iter()
+        .filter_map(|f| f.frontier().iter().min().copied())
+        .min()
+}

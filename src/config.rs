@@ -1,0 +1,406 @@
+//! The job config: one typed struct per TOML section, defaults in one place, and validation
+//! that names the file, the key and the reason before anything starts.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tradeflow_dataflows::TradingParams;
+use tradeflow_operators::broker::BrokerParams;
+use tradeflow_operators::indicators::IndicatorSuite;
+use tradeflow_operators::risk::RiskParams;
+use tradeflow_operators::sentiment::Lexicon;
+use tradeflow_operators::strategy::StrategyParams;
+use tradeflow_operators::{Command, Control, EpochClock, SECOND, SymbolTable, Ts};
+
+use crate::connectors::simulator::SimulatorConfig;
+use crate::timefmt::parse_ts;
+
+/// A config that could not be accepted: where, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A time written as integer nanoseconds or RFC 3339 text.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum TimeText {
+    Nanos(i64),
+    Text(String),
+}
+
+impl TimeText {
+    pub fn resolve(&self) -> Result<Ts, String> {
+        match self {
+            TimeText::Nanos(ns) => Ok(*ns),
+            TimeText::Text(t) => parse_ts(t),
+        }
+    }
+}
+
+/// The whole job file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub job: JobSection,
+    pub source: SourceSection,
+    #[serde(default)]
+    pub indicators: IndicatorsSection,
+    #[serde(default)]
+    pub strategy: StrategyParams,
+    #[serde(default)]
+    pub risk: RiskParams,
+    #[serde(default)]
+    pub broker: BrokerParams,
+    #[serde(default)]
+    pub sentiment: SentimentSection,
+    /// Kill-switch commands at given event times (also readable from a file source).
+    #[serde(default)]
+    pub control: Vec<ControlEntry>,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSection {
+    pub name: String,
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// Event-time length of one timely epoch, in milliseconds; must divide 1000.
+    pub epoch_ms: f64,
+    /// How far behind the newest record a record may be and still be accepted.
+    pub allowed_lateness_ms: f64,
+    /// A record further ahead of the newest one than this is refused as a bad clock.
+    pub max_ahead_s: f64,
+}
+
+impl Default for JobSection {
+    fn default() -> Self {
+        JobSection {
+            name: "job".into(),
+            workers: 1,
+            epoch_ms: 1000.0,
+            allowed_lateness_ms: 0.0,
+            max_ahead_s: 3600.0,
+        }
+    }
+}
+
+/// Where ticks and news come from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceSection {
+    /// The built-in market simulator.
+    Simulator(SimulatorConfig),
+    /// Replayed files.
+    Files(FilesConfig),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Ticks: CSV (`ts,symbol,price,size,bid,ask`) or JSON Lines, by extension.
+    pub ticks: PathBuf,
+    /// News: CSV (`id,ts,source,headline,body,symbols`) or JSON Lines.
+    pub news: Option<PathBuf>,
+    /// Control commands: JSON Lines `{"ts": ..., "command": "halt"}`.
+    pub control: Option<PathBuf>,
+    /// The symbol universe; rows naming other symbols go to the dead letters.
+    pub symbols: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndicatorsSection {
+    /// Indicator names with parameters, TA-Lib style: `ema_20`, `macd_12_26_9`.
+    pub set: Vec<String>,
+}
+
+impl Default for IndicatorsSection {
+    fn default() -> Self {
+        IndicatorsSection {
+            set: [
+                "ema_12",
+                "ema_26",
+                "rsi_14",
+                "macd_12_26_9",
+                "bbands_20_2_2",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentimentSection {
+    /// The sentiment model; `lexicon` is built in.
+    pub model: String,
+    /// Repeats of a news id within this many seconds are dropped.
+    pub dedupe_window_s: f64,
+}
+
+impl Default for SentimentSection {
+    fn default() -> Self {
+        SentimentSection {
+            model: "lexicon".into(),
+            dedupe_window_s: 86_400.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlEntry {
+    pub ts: TimeText,
+    pub command: Command,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSection {
+    /// The run's output folder (relative to the working directory).
+    pub dir: PathBuf,
+    /// Rows per Parquet write.
+    pub batch_rows: usize,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection {
+            dir: PathBuf::from("runs/job"),
+            batch_rows: 65_536,
+        }
+    }
+}
+
+/// A validated job, ready to run.
+#[derive(Clone)]
+pub struct JobPlan {
+    pub name: String,
+    pub workers: usize,
+    pub source: SourceSection,
+    pub symbols: Arc<SymbolTable>,
+    pub control: Vec<Control>,
+    pub trading: TradingParams,
+    pub allowed_lateness: i64,
+    pub max_ahead: i64,
+    pub output_dir: PathBuf,
+    pub batch_rows: usize,
+}
+
+impl JobConfig {
+    /// Reads and parses a job file; syntax errors and unknown keys name the line.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            message: format!("cannot read the config: {e}"),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            file: file.into(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// Checks every value against the others; the error names the key.
+    pub fn validate(&self, file: &str) -> Result<JobPlan, ConfigError> {
+        self.plan().map_err(|message| ConfigError {
+            file: file.into(),
+            message,
+        })
+    }
+
+    fn plan(&self) -> Result<JobPlan, String> {
+        let job = &self.job;
+        if job.name.trim().is_empty() {
+            return Err("job.name must not be empty".into());
+        }
+        if !(1..=256).contains(&job.workers) {
+            return Err(format!(
+                "job.workers must be between 1 and 256, got {}",
+                job.workers
+            ));
+        }
+        let epoch_ns = (job.epoch_ms * 1e6).round() as i64;
+        if !(job.epoch_ms > 0.0) || epoch_ns <= 0 || SECOND % epoch_ns != 0 {
+            return Err(format!(
+                "job.epoch_ms = {} must divide 1000 (e.g. 1, 10, 100, 1000) so that bars close on epoch boundaries",
+                job.epoch_ms
+            ));
+        }
+        let clock = EpochClock::new_checked(epoch_ns)?;
+        let non_negative = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{key} must be a non-negative number, got {v}"))
+            }
+        };
+        non_negative("job.allowed_lateness_ms", job.allowed_lateness_ms)?;
+        non_negative("job.max_ahead_s", job.max_ahead_s)?;
+
+        let symbols = match &self.source {
+            SourceSection::Simulator(sim) => {
+                sim.validate()?;
+                sim.symbol_names()
+            }
+            SourceSection::Files(files) => {
+                if files.symbols.is_empty() {
+                    return Err("source.symbols must list the symbol universe (rows for other symbols are dead-lettered)".into());
+                }
+                if let Some(bad) = files
+                    .symbols
+                    .iter()
+                    .find(|s| s.trim().is_empty() || s.trim() != s.as_str())
+                {
+                    return Err(format!(
+                        "source.symbols: `{bad}` is not a valid symbol (empty or padded with spaces)"
+                    ));
+                }
+                files.symbols.clone()
+            }
+        };
+        let symbols = Arc::new(SymbolTable::new(symbols));
+
+        let indicators = IndicatorSuite::new_checked(&self.indicators.set)
+            .map_err(|e| format!("indicators.set: {e}"))?;
+        let strategy_columns = self.strategy.resolve(&indicators)?;
+        self.risk.validate()?;
+        self.broker.validate()?;
+        if self.sentiment.model != "lexicon" {
+            return Err(format!(
+                "sentiment.model = \"{}\" is not available: this build has the `lexicon` model",
+                self.sentiment.model
+            ));
+        }
+        non_negative("sentiment.dedupe_window_s", self.sentiment.dedupe_window_s)?;
+        let control = self
+            .control
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let ts =
+                    c.ts.resolve()
+                        .map_err(|e| format!("control[{i}].ts: {e}"))?;
+                Ok(Control {
+                    ts,
+                    command: c.command.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if self.output.batch_rows == 0 {
+            return Err("output.batch_rows must be at least 1".into());
+        }
+        if self.output.dir.as_os_str().is_empty() {
+            return Err("output.dir must not be empty".into());
+        }
+
+        let trading = TradingParams {
+            clock,
+            symbols: Arc::clone(&symbols),
+            indicators: Arc::new(indicators),
+            strategy: Arc::new(self.strategy.clone()),
+            strategy_columns,
+            risk: Arc::new(self.risk.clone()),
+            broker: self.broker.clone(),
+            lexicon: Arc::new(Lexicon::default()),
+            news_dedupe_window: (self.sentiment.dedupe_window_s * SECOND as f64) as i64,
+        };
+        Ok(JobPlan {
+            name: job.name.clone(),
+            workers: job.workers,
+            source: self.source.clone(),
+            symbols,
+            control,
+            trading,
+            allowed_lateness: (job.allowed_lateness_ms * 1e6).round() as i64,
+            max_ahead: (job.max_ahead_s * SECOND as f64).round() as i64,
+            output_dir: self.output.dir.clone(),
+            batch_rows: self.output.batch_rows,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[job]
+name = "t"
+[source]
+kind = "files"
+ticks = "ticks.csv"
+symbols = ["AAA"]
+"#;
+
+    fn error_of(text: &str) -> String {
+        match JobConfig::parse(text, "job.toml").and_then(|c| c.validate("job.toml")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_validates_with_defaults() {
+        let plan = JobConfig::parse(MINIMAL, "job.toml")
+            .unwrap()
+            .validate("job.toml")
+            .unwrap();
+        assert_eq!(plan.symbols.len(), 1);
+        assert_eq!(plan.trading.clock.epoch_len(), SECOND);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nworkerz = 2"));
+        assert!(
+            e.starts_with("job.toml: ") && e.contains("workerz") && e.contains("line 4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nepoch_ms = 7"));
+        assert!(e.contains("job.epoch_ms = 7 must divide 1000"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[strategy]\nfast = \"ema_99\"\n"));
+        assert!(
+            e.contains("strategy.fast = \"ema_99\" is not a configured indicator column"),
+            "{e}"
+        );
+        let e = error_of(&format!("{MINIMAL}\n[risk]\nmax_position_pct = 2.0\n"));
+        assert!(
+            e.contains("risk.max_position_pct must be between 0 and 1"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{MINIMAL}\n[[control]]\nts = \"soon\"\ncommand = \"halt\"\n"
+        ));
+        assert!(e.contains("control[0].ts"), "{e}");
+        let e = error_of(&format!(
+            "{MINIMAL}\n[[control]]\nts = 5\ncommand = \"panic\"\n"
+        ));
+        assert!(e.contains("unknown variant `panic`"), "{e}");
+        let e = error_of(&MINIMAL.replace("symbols = [\"AAA\"]", "symbols = []"));
+        assert!(e.contains("source.symbols must list"), "{e}");
+    }
+}

@@ -1,0 +1,403 @@
+//! Running a validated job: sources, the trading graph, sinks, on timely workers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use timely::dataflow::StreamVec;
+use timely::dataflow::operators::{Concat, Inspect};
+use tradeflow_dataflows::{TradingInputs, trading_graph};
+use tradeflow_operators::sink::{Sink, SinkErrors};
+use tradeflow_operators::source::{EventReader, NoInput, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
+
+use crate::config::{JobPlan, SourceSection};
+use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
+use crate::connectors::files::{ConfiguredControl, FileReader, RowFormat};
+use crate::connectors::parquet::ParquetSink;
+use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
+use crate::progress::Progress;
+
+/// Every stream a run writes, in the order the summary lists them.
+pub const STREAMS: [&str; 13] = [
+    "ticks",
+    "news",
+    "bars_1s",
+    "bars_1m",
+    "indicators",
+    "sentiment",
+    "signals",
+    "orders",
+    "fills",
+    "positions",
+    "pnl",
+    "risk_events",
+    "dead_letters",
+];
+
+/// The manifest that marks a folder as a tradeflow run (and so safe to overwrite).
+pub const MANIFEST: &str = "run.json";
+
+/// How to run, beyond what the config says.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Worker threads per process (overrides `job.workers`).
+    pub workers: Option<usize>,
+    /// Cluster mode: number of processes, this process's index, and the host file.
+    pub processes: usize,
+    pub process: usize,
+    pub hostfile: Option<PathBuf>,
+    /// Output folder (overrides `output.dir`).
+    pub output: Option<PathBuf>,
+    /// Show a progress line on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a run did, for the closing summary and `run.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub name: String,
+    pub output_dir: PathBuf,
+    pub workers: usize,
+    pub processes: usize,
+    pub wall_s: f64,
+    pub ticks: u64,
+    pub ticks_per_s: f64,
+    pub symbols: usize,
+    pub dead_letters: u64,
+    /// Rows written per stream by this process.
+    pub rows: BTreeMap<String, u64>,
+    pub initial_cash: f64,
+    pub final_pnl: Option<Pnl>,
+}
+
+fn prepare_output(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect();
+        if !entries.is_empty() && !dir.join(MANIFEST).exists() {
+            bail!(
+                "output folder {} is not empty and holds no {MANIFEST}: refusing to overwrite it (choose another output.dir or --output)",
+                dir.display()
+            );
+        }
+        for stream in STREAMS {
+            let folder = dir.join(stream);
+            if folder.exists() {
+                std::fs::remove_dir_all(&folder)
+                    .with_context(|| format!("clearing {}", folder.display()))?;
+            }
+        }
+        let _ = std::fs::remove_file(dir.join(MANIFEST));
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating output folder {}", dir.display()))
+}
+
+fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Config> {
+    if opts.processes <= 1 {
+        return Ok(if workers == 1 {
+            timely::Config::thread()
+        } else {
+            timely::Config::process(workers)
+        });
+    }
+    let hostfile = opts
+        .hostfile
+        .as_ref()
+        .context("cluster mode (-n > 1) needs a host file (-h FILE, one host:port per line)")?;
+    let text = std::fs::read_to_string(hostfile)
+        .with_context(|| format!("reading host file {}", hostfile.display()))?;
+    let addresses: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    if addresses.len() < opts.processes {
+        bail!(
+            "host file {} lists {} hosts, but -n asks for {} processes",
+            hostfile.display(),
+            addresses.len(),
+            opts.processes
+        );
+    }
+    if opts.process >= opts.processes {
+        bail!(
+            "process index -p {} must be below the process count -n {}",
+            opts.process,
+            opts.processes
+        );
+    }
+    Ok(timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads: workers,
+            process: opts.process,
+            addresses: addresses[..opts.processes].to_vec(),
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    })
+}
+
+/// Shared between the workers, the progress line and the summary.
+struct Shared {
+    rows: BTreeMap<&'static str, Arc<AtomicU64>>,
+    tick_stats: Arc<SourceStats>,
+    news_stats: Arc<SourceStats>,
+    control_stats: Arc<SourceStats>,
+    last_pnl: Mutex<Option<Pnl>>,
+    errors: SinkErrors,
+}
+
+/// Checks that every input file can be opened and has the right columns, before any worker starts.
+fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
+    if let SourceSection::Files(files) = &plan.source {
+        let symbols = Arc::clone(&plan.symbols);
+        FileReader::<Tick>::open(&files.ticks, Arc::clone(&symbols), true)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(news) = &files.news {
+            FileReader::<News>::open(news, Arc::clone(&symbols), true)
+                .map_err(anyhow::Error::msg)?;
+        }
+        if let Some(control) = &files.control {
+            FileReader::<Control>::open(control, symbols, true).map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(())
+}
+
+/// A reader for an optional input file; a file that cannot be opened is reported, not fatal to
+/// the worker (it was checked before start, so this means it changed since).
+fn file_reader<R: RowFormat>(
+    path: Option<&Path>,
+    symbols: &Arc<SymbolTable>,
+    active: bool,
+    errors: &SinkErrors,
+) -> Box<dyn EventReader<R>> {
+    let Some(path) = path else {
+        return Box::new(NoInput);
+    };
+    match FileReader::<R>::open(path, Arc::clone(symbols), active) {
+        Ok(reader) => Box::new(reader),
+        Err(e) => {
+            if let Ok(mut errs) = errors.lock() {
+                errs.push(e);
+            }
+            Box::new(NoInput)
+        }
+    }
+}
+
+fn sink<R: ArrowRecord>(
+    stream: StreamVec<'_, u64, R>,
+    name: &'static str,
+    dir: &Path,
+    worker: usize,
+    ctx: &RowContext,
+    batch_rows: usize,
+    shared: &Shared,
+) {
+    let rows = Arc::clone(&shared.rows[name]);
+    let writer = ParquetSink::<R>::new(dir, name, worker, ctx.clone(), batch_rows, rows);
+    stream.sink(name, Box::new(writer), Arc::clone(&shared.errors));
+}
+
+/// Runs `plan` to completion and returns what it did.
+pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+    let workers = opts.workers.unwrap_or(plan.workers).max(1);
+    let output_dir = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| plan.output_dir.clone());
+    check_inputs(&plan)?;
+    let config = timely_config(workers, opts)?;
+    prepare_output(&output_dir)?;
+
+    let shared = Arc::new(Shared {
+        rows: STREAMS
+            .iter()
+            .map(|s| (*s, Arc::new(AtomicU64::new(0))))
+            .collect(),
+        tick_stats: Arc::default(),
+        news_stats: Arc::default(),
+        control_stats: Arc::default(),
+        last_pnl: Mutex::new(None),
+        errors: Arc::default(),
+    });
+    let span = match &plan.source {
+        SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
+        SourceSection::Files(_) => None,
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = opts
+        .progress
+        .then(|| Progress::start(Arc::clone(&shared.tick_stats), span, Arc::clone(&done)));
+
+    let started = Instant::now();
+    let plan = Arc::new(plan);
+    let worker_plan = Arc::clone(&plan);
+    let worker_shared = Arc::clone(&shared);
+    let worker_dir = output_dir.clone();
+    let guards = timely::execute(config, move |worker| {
+        let plan = &worker_plan;
+        let shared = &worker_shared;
+        let (index, peers) = (worker.index(), worker.peers());
+        let ctx = RowContext {
+            symbols: Arc::clone(&plan.symbols),
+            indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
+        };
+        let policy = SourcePolicy {
+            clock: plan.trading.clock,
+            allowed_lateness: plan.allowed_lateness,
+            max_ahead: plan.max_ahead,
+            batch: 4096,
+            idle_poll: Duration::from_millis(5),
+        };
+        let (tick_reader, news_reader, file_control): (
+            Box<dyn EventReader<Tick>>,
+            Box<dyn EventReader<News>>,
+            Box<dyn EventReader<Control>>,
+        ) = match &plan.source {
+            SourceSection::Simulator(sim) => {
+                let schedule = news_schedule(sim, &sim.symbol_names());
+                (
+                    Box::new(TickSimulator::new(sim, &schedule, index, peers)),
+                    Box::new(NewsSimulator::new(&schedule, index)),
+                    Box::new(NoInput),
+                )
+            }
+            SourceSection::Files(files) => {
+                let (symbols, errors, active) = (&plan.symbols, &shared.errors, index == 0);
+                (
+                    file_reader(Some(&files.ticks), symbols, active, errors),
+                    file_reader(files.news.as_deref(), symbols, active, errors),
+                    file_reader(files.control.as_deref(), symbols, active, errors),
+                )
+            }
+        };
+
+        worker.dataflow::<u64, _, _>(|scope| {
+            let (ticks, dead_ticks) = ingest(
+                scope,
+                "ticks",
+                tick_reader,
+                policy,
+                Arc::clone(&shared.tick_stats),
+            );
+            let (news, dead_news) = ingest(
+                scope,
+                "news",
+                news_reader,
+                policy,
+                Arc::clone(&shared.news_stats),
+            );
+            let (file_control, dead_file_control) = ingest(
+                scope,
+                "control",
+                file_control,
+                policy,
+                Arc::clone(&shared.control_stats),
+            );
+            let configured = ConfiguredControl::new(plan.control.clone(), index == 0);
+            let (config_control, dead_config_control) = ingest(
+                scope,
+                "control",
+                configured,
+                policy,
+                Arc::clone(&shared.control_stats),
+            );
+
+            let out = trading_graph(
+                TradingInputs {
+                    ticks: ticks.clone(),
+                    news: news.clone(),
+                    control: file_control.concat(config_control),
+                },
+                &plan.trading,
+            );
+            let pnl_shared = Arc::clone(shared);
+            let pnl = out.pnl.inspect(move |p: &Pnl| {
+                if let Ok(mut last) = pnl_shared.last_pnl.lock() {
+                    *last = Some(p.clone());
+                }
+            });
+            let dead = dead_ticks
+                .concat(dead_news)
+                .concat(dead_file_control)
+                .concat(dead_config_control);
+
+            let (dir, rows) = (&worker_dir, plan.batch_rows);
+            sink(ticks, "ticks", dir, index, &ctx, rows, shared);
+            sink(news, "news", dir, index, &ctx, rows, shared);
+            sink(out.bars_1s, "bars_1s", dir, index, &ctx, rows, shared);
+            sink(out.bars_1m, "bars_1m", dir, index, &ctx, rows, shared);
+            sink(out.indicators, "indicators", dir, index, &ctx, rows, shared);
+            sink(out.sentiment, "sentiment", dir, index, &ctx, rows, shared);
+            sink(out.signals, "signals", dir, index, &ctx, rows, shared);
+            sink(out.orders, "orders", dir, index, &ctx, rows, shared);
+            sink(out.fills, "fills", dir, index, &ctx, rows, shared);
+            sink(out.positions, "positions", dir, index, &ctx, rows, shared);
+            sink(pnl, "pnl", dir, index, &ctx, rows, shared);
+            sink(
+                out.risk_events,
+                "risk_events",
+                dir,
+                index,
+                &ctx,
+                rows,
+                shared,
+            );
+            sink(dead, "dead_letters", dir, index, &ctx, rows, shared);
+        });
+    })
+    .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
+    let results = guards.join();
+    done.store(true, Ordering::Relaxed);
+    if let Some(p) = progress {
+        p.finish();
+    }
+    for result in results {
+        result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    if !errors.is_empty() {
+        bail!(
+            "the job ran but its output is incomplete:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+
+    let rows: BTreeMap<String, u64> = shared
+        .rows
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed)))
+        .collect();
+    let ticks = shared.tick_stats.records.load(Ordering::Relaxed);
+    let dead_letters = rows.get("dead_letters").copied().unwrap_or(0);
+    let summary = RunSummary {
+        name: plan.name.clone(),
+        output_dir: output_dir.clone(),
+        workers,
+        processes: opts.processes.max(1),
+        wall_s,
+        ticks,
+        ticks_per_s: ticks as f64 / wall_s.max(1e-9),
+        symbols: plan.symbols.len(),
+        dead_letters,
+        rows,
+        initial_cash: plan.trading.risk.initial_cash,
+        final_pnl: shared.last_pnl.lock().ok().and_then(|p| p.clone()),
+    };
+    let manifest = serde_json::to_string_pretty(&summary).context("writing the run summary")?;
+    std::fs::write(output_dir.join(MANIFEST), manifest)
+        .with_context(|| format!("writing {}", output_dir.join(MANIFEST).display()))?;
+    Ok(summary)
+}

@@ -1,0 +1,178 @@
+//! The `tradeflow` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser, Subcommand};
+use tradeflow::config::{JobConfig, JobPlan};
+use tradeflow::job::{RunOptions, RunSummary, run};
+
+#[derive(Parser)]
+#[command(
+    name = "tradeflow",
+    version,
+    about = "A streaming trading pipeline on Timely Dataflow"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job to completion and print its summary.
+    #[command(disable_help_flag = true)]
+    Run {
+        /// The job config (TOML).
+        config: PathBuf,
+        /// Worker threads per process (default: job.workers).
+        #[arg(short, long)]
+        workers: Option<usize>,
+        /// Cluster mode: the number of processes.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        processes: usize,
+        /// Cluster mode: this process's index, from 0.
+        #[arg(short = 'p', long, default_value_t = 0)]
+        process: usize,
+        /// Cluster mode: a file with one host:port per line, one per process.
+        #[arg(short = 'h', long)]
+        hostfile: Option<PathBuf>,
+        /// The run's output folder (default: output.dir).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// No progress line.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print help.
+        #[arg(long, action = ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Check a job config and say precisely what is wrong, without running anything.
+    Validate {
+        /// The job config (TOML).
+        config: PathBuf,
+    },
+}
+
+fn load(path: &Path) -> Result<JobPlan, String> {
+    let file = path.display().to_string();
+    let config = JobConfig::load(path).map_err(|e| e.to_string())?;
+    config.validate(&file).map_err(|e| e.to_string())
+}
+
+fn print_summary(s: &RunSummary) {
+    let count = |k: &str| s.rows.get(k).copied().unwrap_or(0);
+    println!(
+        "{}: finished in {:.2} s on {} worker(s) x {} process(es)",
+        s.name, s.wall_s, s.workers, s.processes
+    );
+    println!(
+        "  ticks        {:>12}  ({} symbols, {:.0} ticks/s)",
+        s.ticks, s.symbols, s.ticks_per_s
+    );
+    for stream in [
+        "news",
+        "bars_1s",
+        "bars_1m",
+        "indicators",
+        "sentiment",
+        "signals",
+        "orders",
+        "fills",
+        "positions",
+        "pnl",
+        "risk_events",
+        "dead_letters",
+    ] {
+        println!("  {stream:<12} {:>12}", count(stream));
+    }
+    match &s.final_pnl {
+        Some(p) => println!(
+            "  final P&L    {:>+12.2}  ({:+.3}%; realized {:+.2}, unrealized {:+.2}, fees {:.2}; equity {:.2})",
+            p.equity - s.initial_cash,
+            (p.equity / s.initial_cash - 1.0) * 100.0,
+            p.realized,
+            p.unrealized,
+            p.fees,
+            p.equity
+        ),
+        None => println!("  final P&L    no trades or marks"),
+    }
+    println!("  output       {}", s.output_dir.display());
+    println!(
+        "summary: {} ticks, {} orders, {} fills, {} dead letters, P&L {:+.2}, {:.2} s wall, {:.0} ticks/s",
+        s.ticks,
+        count("orders"),
+        count("fills"),
+        s.dead_letters,
+        s.final_pnl
+            .as_ref()
+            .map_or(0.0, |p| p.equity - s.initial_cash),
+        s.wall_s,
+        s.ticks_per_s
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Validate { config } => match load(&config) {
+            Ok(plan) => {
+                println!(
+                    "{}: ok (job `{}`, {} symbols, {} indicator columns)",
+                    config.display(),
+                    plan.name,
+                    plan.symbols.len(),
+                    plan.trading.indicators.columns().len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run {
+            config,
+            workers,
+            processes,
+            process,
+            hostfile,
+            output,
+            quiet,
+            help: _,
+        } => {
+            let plan = match load(&config) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = RunOptions {
+                workers,
+                processes,
+                process,
+                hostfile,
+                output,
+                progress: !quiet,
+            };
+            match run(plan, &opts) {
+                Ok(summary) => {
+                    print_summary(&summary);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
