@@ -240,7 +240,10 @@ impl JobConfig {
             ));
         }
         let epoch_ns = (job.epoch_ms * 1e6).round() as i64;
-        if !(job.epoch_ms > 0.0) || epoch_ns <= 0 || SECOND % epoch_ns != 0 {
+        if !(job.epoch_ms.is_finite() && job.epoch_ms > 0.0)
+            || epoch_ns <= 0
+            || SECOND % epoch_ns != 0
+        {
             return Err(format!(
                 "job.epoch_ms = {} must divide 1000 (e.g. 1, 10, 100, 1000) so that bars close on epoch boundaries",
                 job.epoch_ms

@@ -195,6 +195,36 @@ fn file_reader<R: RowFormat>(
     }
 }
 
+/// One worker's share of the job's inputs.
+struct Readers {
+    ticks: Box<dyn EventReader<Tick>>,
+    news: Box<dyn EventReader<News>>,
+    control: Box<dyn EventReader<Control>>,
+}
+
+impl Readers {
+    fn for_worker(plan: &JobPlan, index: usize, peers: usize, errors: &SinkErrors) -> Self {
+        match &plan.source {
+            SourceSection::Simulator(sim) => {
+                let schedule = news_schedule(sim, &sim.symbol_names());
+                Readers {
+                    ticks: Box::new(TickSimulator::new(sim, &schedule, index, peers)),
+                    news: Box::new(NewsSimulator::new(&schedule, index)),
+                    control: Box::new(NoInput),
+                }
+            }
+            SourceSection::Files(files) => {
+                let (symbols, active) = (&plan.symbols, index == 0);
+                Readers {
+                    ticks: file_reader(Some(&files.ticks), symbols, active, errors),
+                    news: file_reader(files.news.as_deref(), symbols, active, errors),
+                    control: file_reader(files.control.as_deref(), symbols, active, errors),
+                }
+            }
+        }
+    }
+}
+
 fn sink<R: ArrowRecord>(
     stream: StreamVec<'_, u64, R>,
     name: &'static str,
@@ -260,48 +290,27 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             batch: 4096,
             idle_poll: Duration::from_millis(5),
         };
-        let (tick_reader, news_reader, file_control): (
-            Box<dyn EventReader<Tick>>,
-            Box<dyn EventReader<News>>,
-            Box<dyn EventReader<Control>>,
-        ) = match &plan.source {
-            SourceSection::Simulator(sim) => {
-                let schedule = news_schedule(sim, &sim.symbol_names());
-                (
-                    Box::new(TickSimulator::new(sim, &schedule, index, peers)),
-                    Box::new(NewsSimulator::new(&schedule, index)),
-                    Box::new(NoInput),
-                )
-            }
-            SourceSection::Files(files) => {
-                let (symbols, errors, active) = (&plan.symbols, &shared.errors, index == 0);
-                (
-                    file_reader(Some(&files.ticks), symbols, active, errors),
-                    file_reader(files.news.as_deref(), symbols, active, errors),
-                    file_reader(files.control.as_deref(), symbols, active, errors),
-                )
-            }
-        };
+        let readers = Readers::for_worker(plan, index, peers, &shared.errors);
 
         worker.dataflow::<u64, _, _>(|scope| {
             let (ticks, dead_ticks) = ingest(
                 scope,
                 "ticks",
-                tick_reader,
+                readers.ticks,
                 policy,
                 Arc::clone(&shared.tick_stats),
             );
             let (news, dead_news) = ingest(
                 scope,
                 "news",
-                news_reader,
+                readers.news,
                 policy,
                 Arc::clone(&shared.news_stats),
             );
             let (file_control, dead_file_control) = ingest(
                 scope,
                 "control",
-                file_control,
+                readers.control,
                 policy,
                 Arc::clone(&shared.control_stats),
             );

@@ -69,13 +69,13 @@ impl StrategyParams {
                 ));
             }
         }
-        if !(self.trend_scale > 0.0) {
+        if !(self.trend_scale.is_finite() && self.trend_scale > 0.0) {
             return Err(format!(
                 "strategy.trend_scale must be positive, got {}",
                 self.trend_scale
             ));
         }
-        if !(self.sentiment_half_life_s > 0.0) {
+        if !(self.sentiment_half_life_s.is_finite() && self.sentiment_half_life_s > 0.0) {
             return Err(format!(
                 "strategy.sentiment_half_life_s must be positive, got {}",
                 self.sentiment_half_life_s

@@ -330,7 +330,7 @@ impl TickSimulator {
                     .filter(|e| e.symbol == s && e.jump != 0.0)
                     .map(|e| (e.jump_ts, e.jump))
                     .collect();
-                jumps.sort_by(|a, b| b.0.cmp(&a.0));
+                jumps.sort_by_key(|j| std::cmp::Reverse(j.0));
                 Path::new(cfg, s, jumps)
             })
             .collect();

@@ -1,0 +1,162 @@
+//! Helpers for the end-to-end tests: run the binary, read its Parquet outputs back.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Runs `tradeflow ARGS...` and returns its output (not checking the status).
+pub fn tradeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+        .args(args)
+        .output()
+        .expect("the tradeflow binary runs")
+}
+
+/// Runs `tradeflow run CONFIG --quiet -o OUT EXTRA...` and insists that it succeeds.
+pub fn run_job(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        config.to_str().unwrap(),
+        "--quiet",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = tradeflow(&args);
+    assert!(
+        output.status.success(),
+        "tradeflow {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Every row of one output stream, across the part files of all workers.
+pub struct Table {
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Table {
+    pub fn read(run: &Path, stream: &str) -> Table {
+        let folder = run.join(stream);
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        parts.sort();
+        assert!(!parts.is_empty(), "no part files in {}", folder.display());
+        let mut batches = Vec::new();
+        for part in parts {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            batches.extend(reader.map(Result::unwrap));
+        }
+        Table { batches }
+    }
+
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    fn column(&self, name: &str) -> impl Iterator<Item = &dyn Array> {
+        self.batches.iter().map(move |b| {
+            b.column_by_name(name)
+                .unwrap_or_else(|| panic!("no column `{name}`"))
+                .as_ref()
+        })
+    }
+
+    pub fn f64(&self, name: &str) -> Vec<f64> {
+        self.column(name)
+            .flat_map(|a| {
+                a.as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.unwrap_or(f64::NAN))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub fn ts(&self, name: &str) -> Vec<i64> {
+        self.column(name)
+            .flat_map(|a| {
+                a.as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    pub fn u64(&self, name: &str) -> Vec<u64> {
+        self.column(name)
+            .flat_map(|a| a.as_primitive::<UInt64Type>().values().to_vec())
+            .collect()
+    }
+
+    pub fn text(&self, name: &str) -> Vec<String> {
+        self.column(name)
+            .flat_map(|a| {
+                a.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap_or("").to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every row as text, sorted, leaving out `skip` columns: for comparing whole outputs.
+    pub fn sorted_rows(&self, skip: &[&str]) -> Vec<String> {
+        let mut rows = Vec::new();
+        for batch in &self.batches {
+            for r in 0..batch.num_rows() {
+                let mut row = Vec::new();
+                for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                    if skip.contains(&field.name().as_str()) {
+                        continue;
+                    }
+                    let cell = if col.is_null(r) {
+                        "null".to_owned()
+                    } else {
+                        match field.data_type() {
+                            DataType::Float64 => {
+                                format!("{:?}", col.as_primitive::<Float64Type>().value(r))
+                            }
+                            DataType::UInt64 => {
+                                col.as_primitive::<UInt64Type>().value(r).to_string()
+                            }
+                            DataType::Timestamp(..) => col
+                                .as_primitive::<TimestampNanosecondType>()
+                                .value(r)
+                                .to_string(),
+                            DataType::Utf8 => col.as_string::<i32>().value(r).to_owned(),
+                            other => panic!("unexpected column type {other}"),
+                        }
+                    };
+                    row.push(format!("{}={cell}", field.name()));
+                }
+                rows.push(row.join(" "));
+            }
+        }
+        rows.sort();
+        rows
+    }
+}
+
+/// Writes a job config into `dir` and returns its path.
+pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
