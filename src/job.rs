@@ -405,6 +405,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         initial_cash: plan.trading.risk.initial_cash,
         final_pnl: shared.last_pnl.lock().ok().and_then(|p| p.clone()),
     };
+    tracing::info!(wall_s, ticks, ticks_per_s = summary.ticks_per_s, "finished");
     let manifest = serde_json::to_string_pretty(&summary).context("writing the run summary")?;
     std::fs::write(output_dir.join(MANIFEST), manifest)
         .with_context(|| format!("writing {}", output_dir.join(MANIFEST).display()))?;

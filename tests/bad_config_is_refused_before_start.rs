@@ -144,3 +144,22 @@ fn unreadable_inputs_and_foreign_output_folders_are_refused() {
         "keep me"
     );
 }
+
+#[test]
+fn the_readme_config_reference_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```toml\n")
+        .expect("README has a TOML config reference")
+        + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "readme.toml", &readme[start..end]);
+    let out = tradeflow(&["validate", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "the README's config reference does not validate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
