@@ -202,6 +202,18 @@ pub struct JobPlan {
     pub batch_rows: usize,
 }
 
+/// Ten years in seconds: the longest duration any setting may name.
+pub const TEN_YEARS_S: f64 = 10.0 * 365.25 * 86_400.0;
+
+/// Checks that `v` lies in `0..=max`; the error names the key.
+pub fn within(key: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{key} must be between 0 and {max}, got {v}"))
+    }
+}
+
 impl JobConfig {
     /// Reads and parses a job file; syntax errors and unknown keys name the line.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -294,7 +306,11 @@ impl JobConfig {
                 self.sentiment.model
             ));
         }
-        non_negative("sentiment.dedupe_window_s", self.sentiment.dedupe_window_s)?;
+        within(
+            "sentiment.dedupe_window_s",
+            self.sentiment.dedupe_window_s,
+            30.0 * 86_400.0,
+        )?;
         let control = self
             .control
             .iter()

@@ -73,10 +73,18 @@ pub fn parse_ts(text: &str) -> Result<Ts, String> {
     }
     let offset_s = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+        o if o.len() == 6
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.get(3..4) == Some(":") =>
+        {
             let sign = if o.starts_with('-') { -1 } else { 1 };
-            let hh = o[1..3].parse::<i64>().map_err(|_| bad())?;
-            let mm = o[4..6].parse::<i64>().map_err(|_| bad())?;
+            let part = |r: std::ops::Range<usize>| {
+                o.get(r).and_then(|p| p.parse::<i64>().ok()).ok_or_else(bad)
+            };
+            let (hh, mm) = (part(1..3)?, part(4..6)?);
+            if hh > 23 || mm > 59 {
+                return Err(bad());
+            }
             sign * (hh * 3600 + mm * 60)
         }
         _ => return Err(bad()),
@@ -127,5 +135,12 @@ mod tests {
         );
         assert!(parse_ts("2024-13-02T14:30:00Z").is_err());
         assert!(parse_ts("yesterday").unwrap_err().contains("RFC 3339"));
+        // Regression: multi-byte text where an offset is expected must not panic.
+        assert!(parse_ts("2024-01-02T14:30:00+0\u{e9}00").is_err());
+        assert!(parse_ts("2024-01-02T14:30:0\u{e9}Z").is_err());
+        assert!(
+            parse_ts("9999-12-31T23:59:59Z").is_err(),
+            "beyond the range of i64 nanoseconds"
+        );
     }
 }

@@ -69,7 +69,7 @@ fn config_errors_name_the_file_key_and_reason() {
         ),
         (
             format!("{good}\n[broker]\nfee_bps = -1\n"),
-            "broker.fee_bps must be a non-negative number",
+            "broker.fee_bps must be between 0 and 10000",
         ),
         (
             format!("{good}\n[sentiment]\nmodel = \"gpt\"\n"),

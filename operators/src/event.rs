@@ -321,3 +321,18 @@ pub fn route_str(key: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+/// Cuts `text` to at most `max` bytes on a character boundary (for raw input kept in dead letters).
+pub fn truncate_utf8(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+/// The latest event time a source accepts (2200-01-01): far enough for any real clock, and far
+/// enough from `i64::MAX` that window ends and latencies added to it cannot overflow.
+pub const MAX_EVENT_TS: Ts = 7_258_118_400 * SECOND;

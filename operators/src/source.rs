@@ -9,7 +9,7 @@ use timely::dataflow::operators::OkErr;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
 
-use crate::event::{DeadLetter, EventTime};
+use crate::event::{DeadLetter, EventTime, truncate_utf8};
 use crate::time::{Admission, EpochClock, Watermark};
 
 /// What a reader has for the source after a call.
@@ -149,7 +149,7 @@ where
                                     dead += 1;
                                     let reason = refused.reason(ts).unwrap_or_default();
                                     let mut raw = format!("{record:?}");
-                                    raw.truncate(4096);
+                                    truncate_utf8(&mut raw, 4096);
                                     let letter = DeadLetter {
                                         ts: ts.max(0),
                                         origin: reader.origin(position),

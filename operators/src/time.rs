@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Ts;
+use crate::event::{MAX_EVENT_TS, Ts};
 
 /// Maps event times to timely timestamps: `epoch = ts / epoch_len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,8 @@ pub enum Admission {
     },
     /// Before the Unix epoch.
     Negative,
+    /// After [`MAX_EVENT_TS`].
+    OutOfRange,
 }
 
 impl Admission {
@@ -70,6 +72,9 @@ impl Admission {
             )),
             Admission::Negative => Some(format!(
                 "negative event time {ts}: times are ns since 1970-01-01"
+            )),
+            Admission::OutOfRange => Some(format!(
+                "event time {ts} is after 2200-01-01: times are ns since 1970-01-01"
             )),
         }
     }
@@ -106,6 +111,9 @@ impl Watermark {
     pub fn admit(&mut self, ts: Ts) -> Admission {
         if ts < 0 {
             return Admission::Negative;
+        }
+        if ts > MAX_EVENT_TS {
+            return Admission::OutOfRange;
         }
         if let Some(max) = self.max_seen {
             let watermark = max - self.allowed_lateness;
@@ -149,9 +157,11 @@ mod tests {
     }
 
     #[test]
-    fn negative_times_are_refused() {
+    fn times_outside_the_epoch_range_are_refused() {
         let mut wm = Watermark::new(0, 10);
         assert_eq!(wm.admit(-1), Admission::Negative);
+        // Regression: a first record near i64::MAX used to be accepted and overflow window ends.
+        assert_eq!(wm.admit(i64::MAX - 5), Admission::OutOfRange);
         assert_eq!(wm.watermark(), None);
     }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tradeflow_operators::source::{EventReader, ReadStatus};
-use tradeflow_operators::{Command, Control, DeadLetter, News, Symbol, SymbolTable, Tick, Ts};
+use tradeflow_operators::{
+    Command, Control, DeadLetter, News, Symbol, SymbolTable, Tick, Ts, truncate_utf8,
+};
 
 use crate::config::TimeText;
 use crate::timefmt::parse_ts;
@@ -317,13 +319,7 @@ impl<R: RowFormat> FileReader<R> {
 
 fn letter(origin: String, reason: String, raw: &str) -> DeadLetter {
     let mut raw = raw.to_owned();
-    if raw.len() > 4096 {
-        let mut cut = 4096;
-        while !raw.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        raw.truncate(cut);
-    }
+    truncate_utf8(&mut raw, 4096);
     DeadLetter {
         ts: 0,
         origin,

@@ -4,10 +4,10 @@
 
 use serde::Deserialize;
 use tradeflow_operators::source::{EventReader, ReadStatus};
-use tradeflow_operators::{DeadLetter, News, SECOND, Symbol, Tick, Ts};
+use tradeflow_operators::{DeadLetter, MAX_EVENT_TS, News, SECOND, Symbol, Tick, Ts};
 
 use super::rng::Rng;
-use crate::config::TimeText;
+use crate::config::{TEN_YEARS_S, TimeText, within};
 
 /// Seconds in a trading year (252 days of 6.5 hours), for scaling annual volatility.
 const TRADING_YEAR_S: f64 = 252.0 * 6.5 * 3600.0;
@@ -63,28 +63,30 @@ impl SimulatorConfig {
                 self.symbols
             ));
         }
-        self.start
+        let start = self
+            .start
             .resolve()
             .map_err(|e| format!("source.start: {e}"))?;
-        for (key, v) in [
-            ("duration_s", self.duration_s),
-            ("ticks_per_second", self.ticks_per_second),
-            ("annual_vol", self.annual_vol),
+        for (key, v, max) in [
+            ("duration_s", self.duration_s, TEN_YEARS_S),
+            ("ticks_per_second", self.ticks_per_second, 1e6),
+            ("annual_vol", self.annual_vol, 10.0),
+            ("news_per_hour", self.news_per_hour, 1e6),
+            ("jump_pct", self.jump_pct, 50.0),
+            ("news_lead_max_s", self.news_lead_max_s, 86_400.0),
         ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("source.{key} must be positive, got {v}"));
-            }
+            within(&format!("source.{key}"), v, max)?;
         }
-        for (key, v) in [
-            ("news_per_hour", self.news_per_hour),
-            ("jump_pct", self.jump_pct),
-            ("news_lead_max_s", self.news_lead_max_s),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
-                    "source.{key} must be a non-negative number, got {v}"
-                ));
-            }
+        if self.duration_s <= 0.0 || self.ticks_per_second <= 0.0 || self.annual_vol <= 0.0 {
+            return Err(
+                "source.duration_s, source.ticks_per_second and source.annual_vol must be positive"
+                    .into(),
+            );
+        }
+        if !(0..=MAX_EVENT_TS / 2).contains(&start) {
+            return Err(format!(
+                "source.start must be between 1970-01-01 and 2100-01-01, got {start} ns"
+            ));
         }
         Ok(())
     }

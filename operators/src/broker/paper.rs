@@ -28,15 +28,13 @@ impl Default for BrokerParams {
 
 impl BrokerParams {
     pub fn validate(&self) -> Result<(), String> {
-        for (key, v) in [
-            ("latency_ms", self.latency_ms),
-            ("slippage_bps", self.slippage_bps),
-            ("fee_bps", self.fee_bps),
+        for (key, v, max) in [
+            ("latency_ms", self.latency_ms, 3_600_000.0),
+            ("slippage_bps", self.slippage_bps, 10_000.0),
+            ("fee_bps", self.fee_bps, 10_000.0),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
-                    "broker.{key} must be a non-negative number, got {v}"
-                ));
+            if !(v.is_finite() && (0.0..=max).contains(&v)) {
+                return Err(format!("broker.{key} must be between 0 and {max}, got {v}"));
             }
         }
         Ok(())
