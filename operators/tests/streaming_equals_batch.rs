@@ -96,7 +96,7 @@ proptest! {
             .into_iter()
             .map(|b| (b.symbol, b.end, [b.open, b.high, b.low, b.close, b.volume], b.trades))
             .collect();
-        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        got.sort_by_key(|a| (a.0, a.1));
         prop_assert_eq!(got, batch_bars(&ticks, SECOND));
     }
 
@@ -122,7 +122,7 @@ proptest! {
             records(rx)
         });
         let mut got: Vec<_> = coarse.into_iter().map(|b| (b.symbol, b.end, [b.open, b.high, b.low, b.close, b.volume], b.trades)).collect();
-        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        got.sort_by_key(|a| (a.0, a.1));
         prop_assert_eq!(got, batch_bars(&ticks, 5 * SECOND));
     }
 
