@@ -262,15 +262,12 @@ impl JobConfig {
             ));
         }
         let clock = EpochClock::new_checked(epoch_ns)?;
-        let non_negative = |key: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{key} must be a non-negative number, got {v}"))
-            }
-        };
-        non_negative("job.allowed_lateness_ms", job.allowed_lateness_ms)?;
-        non_negative("job.max_ahead_s", job.max_ahead_s)?;
+        within(
+            "job.allowed_lateness_ms",
+            job.allowed_lateness_ms,
+            86_400_000.0,
+        )?;
+        within("job.max_ahead_s", job.max_ahead_s, TEN_YEARS_S)?;
 
         let symbols = match &self.source {
             SourceSection::Simulator(sim) => {
@@ -419,6 +416,13 @@ symbols = ["AAA"]
             "{MINIMAL}\n[[control]]\nts = 5\ncommand = \"panic\"\n"
         ));
         assert!(e.contains("unknown variant `panic`"), "{e}");
+        // Regression: huge durations used to overflow nanosecond arithmetic.
+        let e =
+            error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nallowed_lateness_ms = 1e300"));
+        assert!(
+            e.contains("job.allowed_lateness_ms must be between 0 and"),
+            "{e}"
+        );
         let e = error_of(&MINIMAL.replace("symbols = [\"AAA\"]", "symbols = []"));
         assert!(e.contains("source.symbols must list"), "{e}");
     }

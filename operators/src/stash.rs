@@ -68,11 +68,3 @@ pub fn ready_epoch(
         .all(|f| !f.less_equal(&oldest))
         .then_some(oldest)
 }
-
-/// The least time any of `frontiers` may still produce, `None` once all are done.
-pub fn frontier_min(frontiers: &[&MutableAntichain<u64>]) -> Option<u64> {
-    frontiers
-        .iter()
-        .filter_map(|f| f.frontier().iter().min().copied())
-        .min()
-}
