@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, then runs every test. CI runs exactly this.
 #
-# Today the tests need nothing beyond the Rust toolchain: every service they talk to
-# (Kafka, QuestDB, a model server) arrives with the issue that adds its connector, and is
-# installed and started here, on 127.0.0.1 only.
+# Besides the Rust toolchain, the tests need the reference implementations the golden files
+# come from (PyPI, into a virtualenv under target/). Every service the tests talk to (Kafka,
+# QuestDB, a model server) arrives with the issue that adds its connector, and is installed and
+# started here, on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+echo "== reference packages (TA-Lib)"
+venv=target/pyenv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/golden/requirements.txt
+
+echo "== golden files reproduce from their script"
+golden=$(mktemp -d)
+trap 'rm -rf "$golden"' EXIT
+"$venv/bin/python" tests/golden/generate_talib.py "$golden/talib"
+diff -r -q "$golden/talib" tests/golden/talib
 
 echo "== format"
 cargo fmt --all -- --check

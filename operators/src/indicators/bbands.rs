@@ -1,10 +1,10 @@
 //! Bollinger bands, TA-Lib's BBANDS with a simple moving average.
 
-use super::{Indicator, Ohlcv, RunningWindow};
+use super::{Indicator, Ohlcv, RunningWindow, ta_is_zero_or_neg};
 
 /// Outputs `upperband`, `middleband`, `lowerband`: the SMA of the close plus and minus
 /// `dev` population standard deviations. Lookback `period - 1`. The variance is computed as
-/// TA-Lib does, mean of squares minus square of the mean, and is 0 when not positive.
+/// TA-Lib does, mean of squares minus square of the mean, and is 0 below TA-Lib's epsilon.
 #[derive(Clone, Debug)]
 pub struct Bbands {
     sum: RunningWindow,
@@ -31,7 +31,7 @@ impl Bbands {
         };
         let mid = total / n;
         let variance = total_sq / n - mid * mid;
-        let sd = if variance < 0.00000001 {
+        let sd = if ta_is_zero_or_neg(variance) {
             0.0
         } else {
             variance.sqrt()

@@ -17,10 +17,19 @@ pub use macd::Macd;
 pub use rsi::Rsi;
 pub use sma::RunningWindow;
 
-/// TA-Lib's test for zero.
+/// TA-Lib's epsilon for its zero tests (TA-Lib 0.6 and later; 0.4 used 1e-8).
+pub(crate) const TA_EPSILON: f64 = 0.00000000000001;
+
+/// TA-Lib's `TA_IS_ZERO`.
 #[inline]
 pub(crate) fn ta_is_zero(v: f64) -> bool {
-    -0.00000001 < v && v < 0.00000001
+    -TA_EPSILON < v && v < TA_EPSILON
+}
+
+/// TA-Lib's `TA_IS_ZERO_OR_NEG`.
+#[inline]
+pub(crate) fn ta_is_zero_or_neg(v: f64) -> bool {
+    v < TA_EPSILON
 }
 
 /// The bar fields indicators read.
