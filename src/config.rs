@@ -84,6 +84,8 @@ pub struct JobSection {
     pub allowed_lateness_ms: f64,
     /// A record further ahead of the newest one than this is refused as a bad clock.
     pub max_ahead_s: f64,
+    /// How far (event time) sources may read ahead of what every sink has finished: bounds memory.
+    pub read_ahead_s: f64,
 }
 
 impl Default for JobSection {
@@ -94,6 +96,7 @@ impl Default for JobSection {
             epoch_ms: 1000.0,
             allowed_lateness_ms: 0.0,
             max_ahead_s: 3600.0,
+            read_ahead_s: 10.0,
         }
     }
 }
@@ -131,15 +134,7 @@ pub struct IndicatorsSection {
 impl Default for IndicatorsSection {
     fn default() -> Self {
         IndicatorsSection {
-            set: [
-                "ema_12",
-                "ema_26",
-                "rsi_14",
-                "macd_12_26_9",
-                "bbands_20_2_2",
-            ]
-            .map(String::from)
-            .to_vec(),
+            set: ["ema_12", "ema_26", "rsi_14", "macd_12_26_9", "bbands_20_2_2"].map(String::from).to_vec(),
         }
     }
 }
@@ -155,10 +150,7 @@ pub struct SentimentSection {
 
 impl Default for SentimentSection {
     fn default() -> Self {
-        SentimentSection {
-            model: "lexicon".into(),
-            dedupe_window_s: 86_400.0,
-        }
+        SentimentSection { model: "lexicon".into(), dedupe_window_s: 86_400.0 }
     }
 }
 
@@ -180,10 +172,7 @@ pub struct OutputSection {
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection {
-            dir: PathBuf::from("runs/job"),
-            batch_rows: 65_536,
-        }
+        OutputSection { dir: PathBuf::from("runs/job"), batch_rows: 65_536 }
     }
 }
 
@@ -198,6 +187,8 @@ pub struct JobPlan {
     pub trading: TradingParams,
     pub allowed_lateness: i64,
     pub max_ahead: i64,
+    /// `job.read_ahead_s` in epochs (at least one).
+    pub read_ahead_epochs: u64,
     pub output_dir: PathBuf,
     pub batch_rows: usize,
 }
@@ -218,26 +209,19 @@ impl JobConfig {
     /// Reads and parses a job file; syntax errors and unknown keys name the line.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            message: format!("cannot read the config: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError { file: file.clone(), message: format!("cannot read the config: {e}") })?;
         Self::parse(&text, &file)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError {
-            file: file.into(),
-            message: e.to_string().trim_end().to_owned(),
-        })
+        toml::from_str(text)
+            .map_err(|e| ConfigError { file: file.into(), message: e.to_string().trim_end().to_owned() })
     }
 
     /// Checks every value against the others; the error names the key.
     pub fn validate(&self, file: &str) -> Result<JobPlan, ConfigError> {
-        self.plan().map_err(|message| ConfigError {
-            file: file.into(),
-            message,
-        })
+        self.plan().map_err(|message| ConfigError { file: file.into(), message })
     }
 
     fn plan(&self) -> Result<JobPlan, String> {
@@ -246,28 +230,19 @@ impl JobConfig {
             return Err("job.name must not be empty".into());
         }
         if !(1..=256).contains(&job.workers) {
-            return Err(format!(
-                "job.workers must be between 1 and 256, got {}",
-                job.workers
-            ));
+            return Err(format!("job.workers must be between 1 and 256, got {}", job.workers));
         }
         let epoch_ns = (job.epoch_ms * 1e6).round() as i64;
-        if !(job.epoch_ms.is_finite() && job.epoch_ms > 0.0)
-            || epoch_ns <= 0
-            || SECOND % epoch_ns != 0
-        {
+        if !(job.epoch_ms.is_finite() && job.epoch_ms > 0.0) || epoch_ns <= 0 || SECOND % epoch_ns != 0 {
             return Err(format!(
                 "job.epoch_ms = {} must divide 1000 (e.g. 1, 10, 100, 1000) so that bars close on epoch boundaries",
                 job.epoch_ms
             ));
         }
         let clock = EpochClock::new_checked(epoch_ns)?;
-        within(
-            "job.allowed_lateness_ms",
-            job.allowed_lateness_ms,
-            86_400_000.0,
-        )?;
+        within("job.allowed_lateness_ms", job.allowed_lateness_ms, 86_400_000.0)?;
         within("job.max_ahead_s", job.max_ahead_s, TEN_YEARS_S)?;
+        within("job.read_ahead_s", job.read_ahead_s, 86_400.0)?;
 
         let symbols = match &self.source {
             SourceSection::Simulator(sim) => {
@@ -276,24 +251,21 @@ impl JobConfig {
             }
             SourceSection::Files(files) => {
                 if files.symbols.is_empty() {
-                    return Err("source.symbols must list the symbol universe (rows for other symbols are dead-lettered)".into());
+                    return Err(
+                        "source.symbols must list the symbol universe (rows for other symbols are dead-lettered)"
+                            .into(),
+                    );
                 }
-                if let Some(bad) = files
-                    .symbols
-                    .iter()
-                    .find(|s| s.trim().is_empty() || s.trim() != s.as_str())
-                {
-                    return Err(format!(
-                        "source.symbols: `{bad}` is not a valid symbol (empty or padded with spaces)"
-                    ));
+                if let Some(bad) = files.symbols.iter().find(|s| s.trim().is_empty() || s.trim() != s.as_str()) {
+                    return Err(format!("source.symbols: `{bad}` is not a valid symbol (empty or padded with spaces)"));
                 }
                 files.symbols.clone()
             }
         };
         let symbols = Arc::new(SymbolTable::new(symbols));
 
-        let indicators = IndicatorSuite::new_checked(&self.indicators.set)
-            .map_err(|e| format!("indicators.set: {e}"))?;
+        let indicators =
+            IndicatorSuite::new_checked(&self.indicators.set).map_err(|e| format!("indicators.set: {e}"))?;
         let strategy_columns = self.strategy.resolve(&indicators)?;
         self.risk.validate()?;
         self.broker.validate()?;
@@ -303,23 +275,14 @@ impl JobConfig {
                 self.sentiment.model
             ));
         }
-        within(
-            "sentiment.dedupe_window_s",
-            self.sentiment.dedupe_window_s,
-            30.0 * 86_400.0,
-        )?;
+        within("sentiment.dedupe_window_s", self.sentiment.dedupe_window_s, 30.0 * 86_400.0)?;
         let control = self
             .control
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let ts =
-                    c.ts.resolve()
-                        .map_err(|e| format!("control[{i}].ts: {e}"))?;
-                Ok(Control {
-                    ts,
-                    command: c.command.clone(),
-                })
+                let ts = c.ts.resolve().map_err(|e| format!("control[{i}].ts: {e}"))?;
+                Ok(Control { ts, command: c.command.clone() })
             })
             .collect::<Result<Vec<_>, String>>()?;
         if self.output.batch_rows == 0 {
@@ -349,6 +312,7 @@ impl JobConfig {
             trading,
             allowed_lateness: (job.allowed_lateness_ms * 1e6).round() as i64,
             max_ahead: (job.max_ahead_s * SECOND as f64).round() as i64,
+            read_ahead_epochs: ((job.read_ahead_s * SECOND as f64) as i64 / epoch_ns).max(1) as u64,
             output_dir: self.output.dir.clone(),
             batch_rows: self.output.batch_rows,
         })
@@ -377,10 +341,7 @@ symbols = ["AAA"]
 
     #[test]
     fn minimal_config_validates_with_defaults() {
-        let plan = JobConfig::parse(MINIMAL, "job.toml")
-            .unwrap()
-            .validate("job.toml")
-            .unwrap();
+        let plan = JobConfig::parse(MINIMAL, "job.toml").unwrap().validate("job.toml").unwrap();
         assert_eq!(plan.symbols.len(), 1);
         assert_eq!(plan.trading.clock.epoch_len(), SECOND);
     }
@@ -388,10 +349,7 @@ symbols = ["AAA"]
     #[test]
     fn unknown_keys_name_the_key_and_line() {
         let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nworkerz = 2"));
-        assert!(
-            e.starts_with("job.toml: ") && e.contains("workerz") && e.contains("line 4"),
-            "{e}"
-        );
+        assert!(e.starts_with("job.toml: ") && e.contains("workerz") && e.contains("line 4"), "{e}");
     }
 
     #[test]
@@ -399,30 +357,16 @@ symbols = ["AAA"]
         let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nepoch_ms = 7"));
         assert!(e.contains("job.epoch_ms = 7 must divide 1000"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[strategy]\nfast = \"ema_99\"\n"));
-        assert!(
-            e.contains("strategy.fast = \"ema_99\" is not a configured indicator column"),
-            "{e}"
-        );
+        assert!(e.contains("strategy.fast = \"ema_99\" is not a configured indicator column"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[risk]\nmax_position_pct = 2.0\n"));
-        assert!(
-            e.contains("risk.max_position_pct must be between 0 and 1"),
-            "{e}"
-        );
-        let e = error_of(&format!(
-            "{MINIMAL}\n[[control]]\nts = \"soon\"\ncommand = \"halt\"\n"
-        ));
+        assert!(e.contains("risk.max_position_pct must be between 0 and 1"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[[control]]\nts = \"soon\"\ncommand = \"halt\"\n"));
         assert!(e.contains("control[0].ts"), "{e}");
-        let e = error_of(&format!(
-            "{MINIMAL}\n[[control]]\nts = 5\ncommand = \"panic\"\n"
-        ));
+        let e = error_of(&format!("{MINIMAL}\n[[control]]\nts = 5\ncommand = \"panic\"\n"));
         assert!(e.contains("unknown variant `panic`"), "{e}");
         // Regression: huge durations used to overflow nanosecond arithmetic.
-        let e =
-            error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nallowed_lateness_ms = 1e300"));
-        assert!(
-            e.contains("job.allowed_lateness_ms must be between 0 and"),
-            "{e}"
-        );
+        let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nallowed_lateness_ms = 1e300"));
+        assert!(e.contains("job.allowed_lateness_ms must be between 0 and"), "{e}");
         let e = error_of(&MINIMAL.replace("symbols = [\"AAA\"]", "symbols = []"));
         assert!(e.contains("source.symbols must list"), "{e}");
     }

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use timely::dataflow::StreamVec;
-use timely::dataflow::operators::{Concat, Inspect};
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, trading_graph};
 use tradeflow_operators::sink::{Sink, SinkErrors};
-use tradeflow_operators::source::{EventReader, NoInput, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, ingest};
 use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
 
 use crate::config::{JobPlan, SourceSection};
@@ -77,9 +78,7 @@ pub struct RunSummary {
 
 fn prepare_output(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
-        let entries: Vec<_> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .collect();
+        let entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.collect();
         if !entries.is_empty() && !dir.join(MANIFEST).exists() {
             bail!(
                 "output folder {} is not empty and holds no {MANIFEST}: refusing to overwrite it (choose another output.dir or --output)",
@@ -89,36 +88,24 @@ fn prepare_output(dir: &Path) -> anyhow::Result<()> {
         for stream in STREAMS {
             let folder = dir.join(stream);
             if folder.exists() {
-                std::fs::remove_dir_all(&folder)
-                    .with_context(|| format!("clearing {}", folder.display()))?;
+                std::fs::remove_dir_all(&folder).with_context(|| format!("clearing {}", folder.display()))?;
             }
         }
         let _ = std::fs::remove_file(dir.join(MANIFEST));
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating output folder {}", dir.display()))
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))
 }
 
 fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Config> {
     if opts.processes <= 1 {
-        return Ok(if workers == 1 {
-            timely::Config::thread()
-        } else {
-            timely::Config::process(workers)
-        });
+        return Ok(if workers == 1 { timely::Config::thread() } else { timely::Config::process(workers) });
     }
-    let hostfile = opts
-        .hostfile
-        .as_ref()
-        .context("cluster mode (-n > 1) needs a host file (-h FILE, one host:port per line)")?;
-    let text = std::fs::read_to_string(hostfile)
-        .with_context(|| format!("reading host file {}", hostfile.display()))?;
-    let addresses: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect();
+    let hostfile =
+        opts.hostfile.as_ref().context("cluster mode (-n > 1) needs a host file (-h FILE, one host:port per line)")?;
+    let text =
+        std::fs::read_to_string(hostfile).with_context(|| format!("reading host file {}", hostfile.display()))?;
+    let addresses: Vec<String> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
     if addresses.len() < opts.processes {
         bail!(
             "host file {} lists {} hosts, but -n asks for {} processes",
@@ -128,11 +115,7 @@ fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Co
         );
     }
     if opts.process >= opts.processes {
-        bail!(
-            "process index -p {} must be below the process count -n {}",
-            opts.process,
-            opts.processes
-        );
+        bail!("process index -p {} must be below the process count -n {}", opts.process, opts.processes);
     }
     Ok(timely::Config {
         communication: timely::CommunicationConfig::Cluster {
@@ -160,11 +143,9 @@ struct Shared {
 fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
     if let SourceSection::Files(files) = &plan.source {
         let symbols = Arc::clone(&plan.symbols);
-        FileReader::<Tick>::open(&files.ticks, Arc::clone(&symbols), true)
-            .map_err(anyhow::Error::msg)?;
+        FileReader::<Tick>::open(&files.ticks, Arc::clone(&symbols), true).map_err(anyhow::Error::msg)?;
         if let Some(news) = &files.news {
-            FileReader::<News>::open(news, Arc::clone(&symbols), true)
-                .map_err(anyhow::Error::msg)?;
+            FileReader::<News>::open(news, Arc::clone(&symbols), true).map_err(anyhow::Error::msg)?;
         }
         if let Some(control) = &files.control {
             FileReader::<Control>::open(control, symbols, true).map_err(anyhow::Error::msg)?;
@@ -225,36 +206,35 @@ impl Readers {
     }
 }
 
-fn sink<R: ArrowRecord>(
-    stream: StreamVec<'_, u64, R>,
-    name: &'static str,
-    dir: &Path,
+/// One worker's Parquet sinks: where they write, and what they share with the job.
+struct Sinks<'a> {
+    dir: &'a Path,
     worker: usize,
-    ctx: &RowContext,
+    ctx: RowContext,
     batch_rows: usize,
-    shared: &Shared,
-) {
-    let rows = Arc::clone(&shared.rows[name]);
-    let writer = ParquetSink::<R>::new(dir, name, worker, ctx.clone(), batch_rows, rows);
-    stream.sink(name, Box::new(writer), Arc::clone(&shared.errors));
+    shared: &'a Shared,
+    /// Every sink's input is probed, for the sources' pacing.
+    probe: &'a ProbeHandle<u64>,
+}
+
+impl Sinks<'_> {
+    fn attach<R: ArrowRecord>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
+        let rows = Arc::clone(&self.shared.rows[name]);
+        let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
+        stream.probe_with(self.probe).sink(name, Box::new(writer), Arc::clone(&self.shared.errors));
+    }
 }
 
 /// Runs `plan` to completion and returns what it did.
 pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let workers = opts.workers.unwrap_or(plan.workers).max(1);
-    let output_dir = opts
-        .output
-        .clone()
-        .unwrap_or_else(|| plan.output_dir.clone());
+    let output_dir = opts.output.clone().unwrap_or_else(|| plan.output_dir.clone());
     check_inputs(&plan)?;
     let config = timely_config(workers, opts)?;
     prepare_output(&output_dir)?;
 
     let shared = Arc::new(Shared {
-        rows: STREAMS
-            .iter()
-            .map(|s| (*s, Arc::new(AtomicU64::new(0))))
-            .collect(),
+        rows: STREAMS.iter().map(|s| (*s, Arc::new(AtomicU64::new(0)))).collect(),
         tick_stats: Arc::default(),
         news_stats: Arc::default(),
         control_stats: Arc::default(),
@@ -266,9 +246,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         SourceSection::Files(_) => None,
     };
     let done = Arc::new(AtomicBool::new(false));
-    let progress = opts
-        .progress
-        .then(|| Progress::start(Arc::clone(&shared.tick_stats), span, Arc::clone(&done)));
+    let progress = opts.progress.then(|| Progress::start(Arc::clone(&shared.tick_stats), span, Arc::clone(&done)));
 
     let started = Instant::now();
     let plan = Arc::new(plan);
@@ -292,36 +270,20 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         };
         let readers = Readers::for_worker(plan, index, peers, &shared.errors);
 
+        // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
+        let probe = ProbeHandle::new();
+        let pace = Pace { probe: probe.clone(), max_epochs_ahead: plan.read_ahead_epochs };
+
         worker.dataflow::<u64, _, _>(|scope| {
-            let (ticks, dead_ticks) = ingest(
-                scope,
-                "ticks",
-                readers.ticks,
-                policy,
-                Arc::clone(&shared.tick_stats),
-            );
-            let (news, dead_news) = ingest(
-                scope,
-                "news",
-                readers.news,
-                policy,
-                Arc::clone(&shared.news_stats),
-            );
-            let (file_control, dead_file_control) = ingest(
-                scope,
-                "control",
-                readers.control,
-                policy,
-                Arc::clone(&shared.control_stats),
-            );
+            let (ticks, dead_ticks) =
+                ingest(scope, "ticks", readers.ticks, policy, Some(pace.clone()), Arc::clone(&shared.tick_stats));
+            let (news, dead_news) =
+                ingest(scope, "news", readers.news, policy, Some(pace.clone()), Arc::clone(&shared.news_stats));
+            let (file_control, dead_file_control) =
+                ingest(scope, "control", readers.control, policy, None, Arc::clone(&shared.control_stats));
             let configured = ConfiguredControl::new(plan.control.clone(), index == 0);
-            let (config_control, dead_config_control) = ingest(
-                scope,
-                "control",
-                configured,
-                policy,
-                Arc::clone(&shared.control_stats),
-            );
+            let (config_control, dead_config_control) =
+                ingest(scope, "control", configured, policy, None, Arc::clone(&shared.control_stats));
 
             let out = trading_graph(
                 TradingInputs {
@@ -337,33 +299,23 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
                     *last = Some(p.clone());
                 }
             });
-            let dead = dead_ticks
-                .concat(dead_news)
-                .concat(dead_file_control)
-                .concat(dead_config_control);
+            let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
 
-            let (dir, rows) = (&worker_dir, plan.batch_rows);
-            sink(ticks, "ticks", dir, index, &ctx, rows, shared);
-            sink(news, "news", dir, index, &ctx, rows, shared);
-            sink(out.bars_1s, "bars_1s", dir, index, &ctx, rows, shared);
-            sink(out.bars_1m, "bars_1m", dir, index, &ctx, rows, shared);
-            sink(out.indicators, "indicators", dir, index, &ctx, rows, shared);
-            sink(out.sentiment, "sentiment", dir, index, &ctx, rows, shared);
-            sink(out.signals, "signals", dir, index, &ctx, rows, shared);
-            sink(out.orders, "orders", dir, index, &ctx, rows, shared);
-            sink(out.fills, "fills", dir, index, &ctx, rows, shared);
-            sink(out.positions, "positions", dir, index, &ctx, rows, shared);
-            sink(pnl, "pnl", dir, index, &ctx, rows, shared);
-            sink(
-                out.risk_events,
-                "risk_events",
-                dir,
-                index,
-                &ctx,
-                rows,
-                shared,
-            );
-            sink(dead, "dead_letters", dir, index, &ctx, rows, shared);
+            let sinks =
+                Sinks { dir: &worker_dir, worker: index, ctx, batch_rows: plan.batch_rows, shared, probe: &probe };
+            sinks.attach("ticks", ticks);
+            sinks.attach("news", news);
+            sinks.attach("bars_1s", out.bars_1s);
+            sinks.attach("bars_1m", out.bars_1m);
+            sinks.attach("indicators", out.indicators);
+            sinks.attach("sentiment", out.sentiment);
+            sinks.attach("signals", out.signals);
+            sinks.attach("orders", out.orders);
+            sinks.attach("fills", out.fills);
+            sinks.attach("positions", out.positions);
+            sinks.attach("pnl", pnl);
+            sinks.attach("risk_events", out.risk_events);
+            sinks.attach("dead_letters", dead);
         });
     })
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
@@ -378,17 +330,11 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let wall_s = started.elapsed().as_secs_f64();
     let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     if !errors.is_empty() {
-        bail!(
-            "the job ran but its output is incomplete:\n  {}",
-            errors.join("\n  ")
-        );
+        bail!("the job ran but its output is incomplete:\n  {}", errors.join("\n  "));
     }
 
-    let rows: BTreeMap<String, u64> = shared
-        .rows
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed)))
-        .collect();
+    let rows: BTreeMap<String, u64> =
+        shared.rows.iter().map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed))).collect();
     let ticks = shared.tick_stats.records.load(Ordering::Relaxed);
     let dead_letters = rows.get("dead_letters").copied().unwrap_or(0);
     let summary = RunSummary {

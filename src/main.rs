@@ -8,11 +8,7 @@ use tradeflow::config::{JobConfig, JobPlan};
 use tradeflow::job::{RunOptions, RunSummary, run};
 
 #[derive(Parser)]
-#[command(
-    name = "tradeflow",
-    version,
-    about = "A streaming trading pipeline on Timely Dataflow"
-)]
+#[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,14 +58,8 @@ fn load(path: &Path) -> Result<JobPlan, String> {
 
 fn print_summary(s: &RunSummary) {
     let count = |k: &str| s.rows.get(k).copied().unwrap_or(0);
-    println!(
-        "{}: finished in {:.2} s on {} worker(s) x {} process(es)",
-        s.name, s.wall_s, s.workers, s.processes
-    );
-    println!(
-        "  ticks        {:>12}  ({} symbols, {:.0} ticks/s)",
-        s.ticks, s.symbols, s.ticks_per_s
-    );
+    println!("{}: finished in {:.2} s on {} worker(s) x {} process(es)", s.name, s.wall_s, s.workers, s.processes);
+    println!("  ticks        {:>12}  ({} symbols, {:.0} ticks/s)", s.ticks, s.symbols, s.ticks_per_s);
     for stream in [
         "news",
         "bars_1s",
@@ -105,9 +95,7 @@ fn print_summary(s: &RunSummary) {
         count("orders"),
         count("fills"),
         s.dead_letters,
-        s.final_pnl
-            .as_ref()
-            .map_or(0.0, |p| p.equity - s.initial_cash),
+        s.final_pnl.as_ref().map_or(0.0, |p| p.equity - s.initial_cash),
         s.wall_s,
         s.ticks_per_s
     );
@@ -116,9 +104,7 @@ fn print_summary(s: &RunSummary) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -138,16 +124,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run {
-            config,
-            workers,
-            processes,
-            process,
-            hostfile,
-            output,
-            quiet,
-            help: _,
-        } => {
+        Command::Run { config, workers, processes, process, hostfile, output, quiet, help: _ } => {
             let plan = match load(&config) {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -155,14 +132,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts = RunOptions {
-                workers,
-                processes,
-                process,
-                hostfile,
-                output,
-                progress: !quiet,
-            };
+            let opts = RunOptions { workers, processes, process, hostfile, output, progress: !quiet };
             match run(plan, &opts) {
                 Ok(summary) => {
                     print_summary(&summary);

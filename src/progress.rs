@@ -24,11 +24,7 @@ impl Progress {
                 Some(_) => ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr()),
                 None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
             };
-            let template = if span.is_some() {
-                "{bar:30} {percent:>3}% {msg}"
-            } else {
-                "{spinner} {msg}"
-            };
+            let template = if span.is_some() { "{bar:30} {percent:>3}% {msg}" } else { "{spinner} {msg}" };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
@@ -48,10 +44,7 @@ impl Progress {
                     && end > start
                     && ts > 0
                 {
-                    bar.set_position(
-                        (((ts - start) as f64 / (end - start) as f64).clamp(0.0, 1.0) * 1000.0)
-                            as u64,
-                    );
+                    bar.set_position((((ts - start) as f64 / (end - start) as f64).clamp(0.0, 1.0) * 1000.0) as u64);
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -30,11 +30,7 @@ pub fn parse_ts(text: &str) -> Result<Ts, String> {
     if let Ok(ns) = text.parse::<i64>() {
         return Ok(ns);
     }
-    let bad = || {
-        format!(
-            "`{text}` is not a time: use integer nanoseconds or RFC 3339 like 2024-01-02T14:30:00Z"
-        )
-    };
+    let bad = || format!("`{text}` is not a time: use integer nanoseconds or RFC 3339 like 2024-01-02T14:30:00Z");
     let b = text.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -45,19 +41,8 @@ pub fn parse_ts(text: &str) -> Result<Ts, String> {
     {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| {
-        text.get(r)
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(bad)
-    };
-    let (y, mo, d, h, mi, s) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
+    let num = |r: std::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return Err(bad());
     }
@@ -73,14 +58,9 @@ pub fn parse_ts(text: &str) -> Result<Ts, String> {
     }
     let offset_s = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6
-            && (o.starts_with('+') || o.starts_with('-'))
-            && o.get(3..4) == Some(":") =>
-        {
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && o.get(3..4) == Some(":") => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
-            let part = |r: std::ops::Range<usize>| {
-                o.get(r).and_then(|p| p.parse::<i64>().ok()).ok_or_else(bad)
-            };
+            let part = |r: std::ops::Range<usize>| o.get(r).and_then(|p| p.parse::<i64>().ok()).ok_or_else(bad);
             let (hh, mm) = (part(1..3)?, part(4..6)?);
             if hh > 23 || mm > 59 {
                 return Err(bad());
@@ -90,9 +70,7 @@ pub fn parse_ts(text: &str) -> Result<Ts, String> {
         _ => return Err(bad()),
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
-    secs.checked_mul(1_000_000_000)
-        .and_then(|ns| ns.checked_add(frac_ns))
-        .ok_or_else(bad)
+    secs.checked_mul(1_000_000_000).and_then(|ns| ns.checked_add(frac_ns)).ok_or_else(bad)
 }
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC with milliseconds.
@@ -101,12 +79,7 @@ pub fn format_ts(ts: Ts) -> String {
     let ms = ts.rem_euclid(1_000_000_000) / 1_000_000;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, sod / 60 % 60, sod % 60)
 }
 
 #[cfg(test)]
@@ -116,31 +89,16 @@ mod tests {
     #[test]
     fn round_trips_known_instants() {
         assert_eq!(parse_ts("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(
-            parse_ts("2024-01-02T14:30:00Z"),
-            Ok(1_704_205_800_000_000_000)
-        );
-        assert_eq!(
-            parse_ts("2024-01-02T15:30:00+01:00"),
-            Ok(1_704_205_800_000_000_000)
-        );
-        assert_eq!(
-            parse_ts("2024-01-02T14:30:00.25Z"),
-            Ok(1_704_205_800_250_000_000)
-        );
+        assert_eq!(parse_ts("2024-01-02T14:30:00Z"), Ok(1_704_205_800_000_000_000));
+        assert_eq!(parse_ts("2024-01-02T15:30:00+01:00"), Ok(1_704_205_800_000_000_000));
+        assert_eq!(parse_ts("2024-01-02T14:30:00.25Z"), Ok(1_704_205_800_250_000_000));
         assert_eq!(parse_ts("17"), Ok(17));
-        assert_eq!(
-            format_ts(1_704_205_800_250_000_000),
-            "2024-01-02T14:30:00.250Z"
-        );
+        assert_eq!(format_ts(1_704_205_800_250_000_000), "2024-01-02T14:30:00.250Z");
         assert!(parse_ts("2024-13-02T14:30:00Z").is_err());
         assert!(parse_ts("yesterday").unwrap_err().contains("RFC 3339"));
         // Regression: multi-byte text where an offset is expected must not panic.
         assert!(parse_ts("2024-01-02T14:30:00+0\u{e9}00").is_err());
         assert!(parse_ts("2024-01-02T14:30:0\u{e9}Z").is_err());
-        assert!(
-            parse_ts("9999-12-31T23:59:59Z").is_err(),
-            "beyond the range of i64 nanoseconds"
-        );
+        assert!(parse_ts("9999-12-31T23:59:59Z").is_err(), "beyond the range of i64 nanoseconds");
     }
 }

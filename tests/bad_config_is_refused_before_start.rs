@@ -17,12 +17,7 @@ symbols = ["AAA"]
 
 fn stderr_of(args: &[&str], code: i32) -> String {
     let out = tradeflow(args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "tradeflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(code), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -31,12 +26,7 @@ fn shipped_configs_validate() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/configs")).unwrap() {
         let path = entry.unwrap().path();
         let out = tradeflow(&["validate", path.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -51,44 +41,20 @@ fn config_errors_name_the_file_key_and_reason() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"));
 
     let cases = [
-        (
-            good.replace("name = \"cfg\"", "name = \"cfg\"\nworkerz = 2"),
-            "unknown field `workerz`",
-        ),
-        (
-            good.replace("name = \"cfg\"", "name = \"cfg\"\nepoch_ms = 3"),
-            "job.epoch_ms = 3 must divide 1000",
-        ),
-        (
-            good.replace("kind = \"files\"", "kind = \"ftp\""),
-            "unknown variant `ftp`",
-        ),
-        (
-            format!("{good}\n[indicators]\nset = [\"ema_0\"]\n"),
-            "indicators.set: indicator `ema_0`",
-        ),
-        (
-            format!("{good}\n[broker]\nfee_bps = -1\n"),
-            "broker.fee_bps must be between 0 and 10000",
-        ),
-        (
-            format!("{good}\n[sentiment]\nmodel = \"gpt\"\n"),
-            "sentiment.model = \"gpt\" is not available",
-        ),
+        (good.replace("name = \"cfg\"", "name = \"cfg\"\nworkerz = 2"), "unknown field `workerz`"),
+        (good.replace("name = \"cfg\"", "name = \"cfg\"\nepoch_ms = 3"), "job.epoch_ms = 3 must divide 1000"),
+        (good.replace("kind = \"files\"", "kind = \"ftp\""), "unknown variant `ftp`"),
+        (format!("{good}\n[indicators]\nset = [\"ema_0\"]\n"), "indicators.set: indicator `ema_0`"),
+        (format!("{good}\n[broker]\nfee_bps = -1\n"), "broker.fee_bps must be between 0 and 10000"),
+        (format!("{good}\n[sentiment]\nmodel = \"gpt\"\n"), "sentiment.model = \"gpt\" is not available"),
         (good.replace("[job]", "[job\n"), "TOML parse error"),
     ];
     for (text, want) in cases {
         let path = write_config(dir.path(), "bad.toml", &text);
         let err = stderr_of(&["validate", path.to_str().unwrap()], 2);
-        assert!(
-            err.contains("bad.toml") && err.contains(want),
-            "expected `{want}` in:\n{err}"
-        );
+        assert!(err.contains("bad.toml") && err.contains(want), "expected `{want}` in:\n{err}");
         let out = dir.path().join("never");
-        let err = stderr_of(
-            &["run", path.to_str().unwrap(), "-o", out.to_str().unwrap()],
-            2,
-        );
+        let err = stderr_of(&["run", path.to_str().unwrap(), "-o", out.to_str().unwrap()], 2);
         assert!(err.contains(want), "{err}");
         assert!(!out.exists(), "nothing is written for a refused config");
     }
@@ -98,61 +64,29 @@ fn config_errors_name_the_file_key_and_reason() {
 fn unreadable_inputs_and_foreign_output_folders_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let missing = write_config(
-        dir.path(),
-        "missing.toml",
-        &GOOD.replace("TICKS", "/nonexistent/ticks.csv"),
-    );
-    let err = stderr_of(
-        &[
-            "run",
-            missing.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        1,
-    );
-    assert!(
-        err.contains("/nonexistent/ticks.csv: cannot open the ticks file"),
-        "{err}"
-    );
+    let missing = write_config(dir.path(), "missing.toml", &GOOD.replace("TICKS", "/nonexistent/ticks.csv"));
+    let err = stderr_of(&["run", missing.to_str().unwrap(), "-o", out.to_str().unwrap()], 1);
+    assert!(err.contains("/nonexistent/ticks.csv: cannot open the ticks file"), "{err}");
     assert!(!out.exists());
 
     let ticks = dir.path().join("ticks.csv");
     std::fs::write(&ticks, "time,symbol,price,size\n").unwrap();
-    let no_ts = write_config(
-        dir.path(),
-        "nots.toml",
-        &GOOD.replace("TICKS", ticks.to_str().unwrap()),
-    );
-    let err = stderr_of(
-        &["run", no_ts.to_str().unwrap(), "-o", out.to_str().unwrap()],
-        1,
-    );
+    let no_ts = write_config(dir.path(), "nots.toml", &GOOD.replace("TICKS", ticks.to_str().unwrap()));
+    let err = stderr_of(&["run", no_ts.to_str().unwrap(), "-o", out.to_str().unwrap()], 1);
     assert!(err.contains("the header has no `ts` column"), "{err}");
 
     std::fs::write(&ticks, "ts,symbol,price,size\n1,AAA,1,1\n").unwrap();
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("precious.txt"), "keep me").unwrap();
-    let err = stderr_of(
-        &["run", no_ts.to_str().unwrap(), "-o", out.to_str().unwrap()],
-        1,
-    );
+    let err = stderr_of(&["run", no_ts.to_str().unwrap(), "-o", out.to_str().unwrap()], 1);
     assert!(err.contains("refusing to overwrite"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("precious.txt")).unwrap(),
-        "keep me"
-    );
+    assert_eq!(std::fs::read_to_string(out.join("precious.txt")).unwrap(), "keep me");
 }
 
 #[test]
 fn the_readme_config_reference_is_a_valid_config() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("```toml\n")
-        .expect("README has a TOML config reference")
-        + "```toml\n".len();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a TOML config reference") + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "readme.toml", &readme[start..end]);

@@ -66,11 +66,7 @@ fn ticks_by_symbol(run: &Path) -> HashMap<String, Vec<Tick>> {
     let (ts, sym, price, size) = (t.ts("ts"), t.text("symbol"), t.f64("price"), t.f64("size"));
     let mut by: HashMap<String, Vec<Tick>> = HashMap::new();
     for i in 0..t.len() {
-        by.entry(sym[i].clone()).or_default().push(Tick {
-            ts: ts[i],
-            price: price[i],
-            size: size[i],
-        });
+        by.entry(sym[i].clone()).or_default().push(Tick { ts: ts[i], price: price[i], size: size[i] });
     }
     for v in by.values_mut() {
         v.sort_by_key(|t| t.ts);
@@ -84,10 +80,7 @@ fn batch_bars(ticks: &HashMap<String, Vec<Tick>>, width: i64) -> BTreeMap<(Strin
     for (symbol, ticks) in ticks {
         let mut groups: BTreeMap<i64, Vec<&Tick>> = BTreeMap::new();
         for t in ticks {
-            groups
-                .entry(t.ts.div_euclid(width) * width)
-                .or_default()
-                .push(t);
+            groups.entry(t.ts.div_euclid(width) * width).or_default().push(t);
         }
         for (start, g) in groups {
             let volume: f64 = g.iter().map(|t| t.size).sum();
@@ -96,14 +89,7 @@ fn batch_bars(ticks: &HashMap<String, Vec<Tick>>, width: i64) -> BTreeMap<(Strin
             let low = g.iter().map(|t| t.price).fold(f64::MAX, f64::min);
             bars.insert(
                 (symbol.clone(), start + width),
-                [
-                    g[0].price,
-                    high,
-                    low,
-                    g[g.len() - 1].price,
-                    volume,
-                    turnover / volume,
-                ],
+                [g[0].price, high, low, g[g.len() - 1].price, volume, turnover / volume],
             );
         }
     }
@@ -153,60 +139,26 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     // moved against us by the slippage.
     let orders = Table::read(&one, "orders");
     let fills = Table::read(&one, "fills");
-    assert!(
-        orders.len() > 20,
-        "the strategy should trade: {} orders",
-        orders.len()
-    );
-    let fill_of: HashMap<String, usize> = fills
-        .text("order_id")
-        .into_iter()
-        .enumerate()
-        .map(|(i, id)| (id, i))
-        .collect();
-    let (f_ts, f_price, f_qty, f_fee) = (
-        fills.ts("ts"),
-        fills.f64("price"),
-        fills.f64("qty"),
-        fills.f64("fee"),
-    );
-    let (o_id, o_ts, o_sym, o_side, o_qty) = (
-        orders.text("id"),
-        orders.ts("ts"),
-        orders.text("symbol"),
-        orders.text("side"),
-        orders.f64("qty"),
-    );
+    assert!(orders.len() > 20, "the strategy should trade: {} orders", orders.len());
+    let fill_of: HashMap<String, usize> =
+        fills.text("order_id").into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+    let (f_ts, f_price, f_qty, f_fee) = (fills.ts("ts"), fills.f64("price"), fills.f64("qty"), fills.f64("fee"));
+    let (o_id, o_ts, o_sym, o_side, o_qty) =
+        (orders.text("id"), orders.ts("ts"), orders.text("symbol"), orders.text("side"), orders.f64("qty"));
     let mut unfilled = 0;
     for i in 0..orders.len() {
         let symbol_ticks = &ticks[&o_sym[i]];
         let earliest = o_ts[i] + LATENCY_MS * 1_000_000;
         let Some(&j) = fill_of.get(&o_id[i]) else {
             // Only an order placed after its symbol's last tick may stay open.
-            assert!(
-                symbol_ticks.iter().all(|t| t.ts < earliest),
-                "order {} was never filled",
-                o_id[i]
-            );
+            assert!(symbol_ticks.iter().all(|t| t.ts < earliest), "order {} was never filled", o_id[i]);
             unfilled += 1;
             continue;
         };
-        let tick = symbol_ticks
-            .iter()
-            .find(|t| t.ts >= earliest)
-            .expect("a tick to fill on");
+        let tick = symbol_ticks.iter().find(|t| t.ts >= earliest).expect("a tick to fill on");
         let sign = if o_side[i] == "buy" { 1.0 } else { -1.0 };
-        assert_eq!(
-            f_ts[j], tick.ts,
-            "order {} filled on the wrong tick",
-            o_id[i]
-        );
-        assert_eq!(
-            f_price[j],
-            tick.price * (1.0 + sign * SLIPPAGE_BPS / 10_000.0),
-            "order {}",
-            o_id[i]
-        );
+        assert_eq!(f_ts[j], tick.ts, "order {} filled on the wrong tick", o_id[i]);
+        assert_eq!(f_price[j], tick.price * (1.0 + sign * SLIPPAGE_BPS / 10_000.0), "order {}", o_id[i]);
         assert_eq!(f_qty[j], o_qty[i]);
         assert!((f_fee[j] - f_qty[j] * f_price[j] * FEE_BPS / 10_000.0).abs() < 1e-9);
     }
@@ -217,50 +169,24 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     let mut position: HashMap<String, f64> = HashMap::new();
     let (f_sym, f_side) = (fills.text("symbol"), fills.text("side"));
     for j in 0..fills.len() {
-        let q = if f_side[j] == "buy" {
-            f_qty[j]
-        } else {
-            -f_qty[j]
-        };
+        let q = if f_side[j] == "buy" { f_qty[j] } else { -f_qty[j] };
         cash -= q * f_price[j] + f_fee[j];
         *position.entry(f_sym[j].clone()).or_default() += q;
     }
-    let marked: f64 = position
-        .iter()
-        .map(|(s, q)| q * ticks[s].last().unwrap().price)
-        .sum();
+    let marked: f64 = position.iter().map(|(s, q)| q * ticks[s].last().unwrap().price).sum();
     let pnl = Table::read(&one, "pnl");
-    let last = pnl
-        .ts("ts")
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, t)| **t)
-        .map(|(i, _)| i)
-        .unwrap();
+    let last = pnl.ts("ts").iter().enumerate().max_by_key(|(_, t)| **t).map(|(i, _)| i).unwrap();
     let (equity, pnl_cash) = (pnl.f64("equity")[last], pnl.f64("cash")[last]);
-    assert!(
-        (pnl_cash - cash).abs() < 1e-6,
-        "cash {pnl_cash} vs cash flow {cash}"
-    );
-    assert!(
-        (equity - (cash + marked)).abs() < 1e-6,
-        "equity {equity} vs cash + marked positions {}",
-        cash + marked
-    );
+    assert!((pnl_cash - cash).abs() < 1e-6, "cash {pnl_cash} vs cash flow {cash}");
+    assert!((equity - (cash + marked)).abs() < 1e-6, "equity {equity} vs cash + marked positions {}", cash + marked);
 
     // The kill switch held: no order between the halt and the resume, and refusals say why.
     let (halt, resume) = (1_709_305_200_000_000_000i64, 1_709_305_500_000_000_000i64);
-    assert!(
-        o_ts.iter().all(|t| *t < halt || *t >= resume),
-        "an order was sent while halted"
-    );
+    assert!(o_ts.iter().all(|t| *t < halt || *t >= resume), "an order was sent while halted");
     let events = Table::read(&one, "risk_events");
     let rules = events.text("rule");
     assert!(rules.iter().any(|r| r == "kill_switch"));
-    assert!(
-        rules.iter().any(|r| r == "max_position"),
-        "position_pct above max_position_pct must be refused"
-    );
+    assert!(rules.iter().any(|r| r == "max_position"), "position_pct above max_position_pct must be refused");
 
     // Identical outputs with 1 and 2 workers (latency is a wall-clock measurement).
     for stream in [
@@ -280,16 +206,9 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     ] {
         let a = Table::read(&one, stream).sorted_rows(&["latency_ns"]);
         let b = Table::read(&two, stream).sorted_rows(&["latency_ns"]);
-        assert_eq!(
-            a.len(),
-            b.len(),
-            "{stream}: row count differs between 1 and 2 workers"
-        );
+        assert_eq!(a.len(), b.len(), "{stream}: row count differs between 1 and 2 workers");
         if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-            panic!(
-                "{stream} differs between 1 and 2 workers:\n  1: {}\n  2: {}",
-                a[i], b[i]
-            );
+            panic!("{stream} differs between 1 and 2 workers:\n  1: {}\n  2: {}", a[i], b[i]);
         }
     }
 }

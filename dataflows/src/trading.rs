@@ -23,8 +23,8 @@ use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
 use tradeflow_operators::sentiment::{Lexicon, ScoreNews};
 use tradeflow_operators::strategy::{Signals, StrategyColumns, StrategyParams};
 use tradeflow_operators::{
-    Bar, Bars, Control, EpochClock, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position,
-    RiskEvent, SECOND, Sentiment, Signal, SymbolTable, Tick, Ts,
+    Bar, Bars, Control, EpochClock, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position, RiskEvent, SECOND,
+    Sentiment, Signal, SymbolTable, Tick, Ts,
 };
 
 /// Everything the graph needs to know, resolved and validated by the caller.
@@ -65,39 +65,20 @@ pub struct TradingOutputs<'scope> {
 
 /// Builds the trading graph on `inputs`. The epoch length of `params.clock` must divide one
 /// second (bars close on epoch boundaries).
-pub fn trading_graph<'scope>(
-    inputs: TradingInputs<'scope>,
-    params: &TradingParams,
-) -> TradingOutputs<'scope> {
-    let TradingInputs {
-        ticks,
-        news,
-        control,
-    } = inputs;
+pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingParams) -> TradingOutputs<'scope> {
+    let TradingInputs { ticks, news, control } = inputs;
     let scope = ticks.scope();
     let clock = params.clock;
 
     let bars_1s = ticks.clone().bars(SECOND, clock);
     let bars_1m = bars_1s.clone().bars(MINUTE, clock);
     let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
-    let sentiment = news.sentiment(
-        Arc::clone(&params.lexicon),
-        Arc::clone(&params.symbols),
-        params.news_dedupe_window,
-    );
-    let signals = indicators.clone().signals(
-        sentiment.clone(),
-        Arc::clone(&params.strategy),
-        params.strategy_columns,
-    );
+    let sentiment = news.sentiment(Arc::clone(&params.lexicon), Arc::clone(&params.symbols), params.news_dedupe_window);
+    let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy), params.strategy_columns);
 
     // Fills return to the book one epoch after the broker made them.
     let (fill_loop, fed_back) = scope.feedback::<Vec<Fill>>(1);
-    let marks = bars_1m.clone().map(|b| RiskInput::Mark {
-        symbol: b.symbol,
-        ts: b.end,
-        price: b.close,
-    });
+    let marks = bars_1m.clone().map(|b| RiskInput::Mark { symbol: b.symbol, ts: b.end, price: b.close });
     let risk = fed_back
         .map(RiskInput::Fill)
         .concat(control.map(RiskInput::Control))
@@ -105,10 +86,7 @@ pub fn trading_graph<'scope>(
         .concat(signals.clone().map(RiskInput::Signal))
         .risk(Arc::clone(&params.risk), Arc::clone(&params.symbols));
 
-    let fills = risk
-        .orders
-        .clone()
-        .paper_broker(ticks, params.broker.clone());
+    let fills = risk.orders.clone().paper_broker(ticks, params.broker.clone());
     fills.clone().connect_loop(fill_loop);
 
     TradingOutputs {

@@ -21,18 +21,8 @@ pub struct BarBuilder {
 impl BarBuilder {
     /// An empty bar over `[start, end)`, opened by its first trade.
     pub fn new(symbol: Symbol, start: Ts, end: Ts, open: f64) -> Self {
-        let bar = Bar {
-            symbol,
-            start,
-            end,
-            open,
-            high: open,
-            low: open,
-            close: open,
-            volume: 0.0,
-            vwap: open,
-            trades: 0,
-        };
+        let bar =
+            Bar { symbol, start, end, open, high: open, low: open, close: open, volume: 0.0, vwap: open, trades: 0 };
         BarBuilder { bar, turnover: 0.0 }
     }
 
@@ -51,11 +41,7 @@ impl BarBuilder {
     }
 
     pub fn finish(mut self) -> Bar {
-        self.bar.vwap = if self.bar.volume > 0.0 {
-            self.turnover / self.bar.volume
-        } else {
-            self.bar.close
-        };
+        self.bar.vwap = if self.bar.volume > 0.0 { self.turnover / self.bar.volume } else { self.bar.close };
         self.bar
     }
 }
@@ -79,14 +65,7 @@ impl BarInput for Tick {
         self.price
     }
     fn fold_into(&self, b: &mut BarBuilder) {
-        b.add(
-            self.price,
-            self.price,
-            self.price,
-            self.size,
-            self.price * self.size,
-            1,
-        );
+        b.add(self.price, self.price, self.price, self.size, self.price * self.size, 1);
     }
 }
 
@@ -100,14 +79,7 @@ impl BarInput for Bar {
         self.open
     }
     fn fold_into(&self, b: &mut BarBuilder) {
-        b.add(
-            self.high,
-            self.low,
-            self.close,
-            self.volume,
-            self.vwap * self.volume,
-            self.trades,
-        );
+        b.add(self.high, self.low, self.close, self.volume, self.vwap * self.volume, self.trades);
     }
 }
 
@@ -152,102 +124,77 @@ where
     D: BarInput + ExchangeData,
 {
     fn bars(self, width: Ts, clock: EpochClock) -> StreamVec<'scope, u64, Bar> {
-        assert!(
-            width > 0 && width % clock.epoch_len() == 0,
-            "bar width must be a multiple of the epoch length"
-        );
-        self.unary_frontier(
-            Exchange::new(|d: &D| d.symbol().route()),
-            "Bars",
-            move |initial, _info| {
-                let mut held = Some(initial);
-                let mut stash = EpochStash::<D>::default();
-                let mut open: Vec<Option<BarBuilder>> = Vec::new();
-                // Window ends of open bars; entries may be stale once a bar has closed.
-                let mut closing: BTreeMap<Ts, Vec<Symbol>> = BTreeMap::new();
-                let mut closed: Vec<Bar> = Vec::new();
-                // The last epoch at which input for a window ending at `end` can arrive.
-                let last_input_epoch = move |end: Ts| clock.epoch(end - 1 + D::LAG);
+        assert!(width > 0 && width % clock.epoch_len() == 0, "bar width must be a multiple of the epoch length");
+        self.unary_frontier(Exchange::new(|d: &D| d.symbol().route()), "Bars", move |initial, _info| {
+            let mut held = Some(initial);
+            let mut stash = EpochStash::<D>::default();
+            let mut open: Vec<Option<BarBuilder>> = Vec::new();
+            // Window ends of open bars; entries may be stale once a bar has closed.
+            let mut closing: BTreeMap<Ts, Vec<Symbol>> = BTreeMap::new();
+            let mut closed: Vec<Bar> = Vec::new();
+            // The last epoch at which input for a window ending at `end` can arrive.
+            let last_input_epoch = move |end: Ts| clock.epoch(end - 1 + D::LAG);
 
-                move |(input, frontier), output| {
-                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
 
-                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e))
-                    {
-                        let Some((_cap, mut batch)) = stash.take(epoch) else {
-                            break;
-                        };
-                        close_until(
-                            &mut closing,
-                            Some(epoch),
-                            last_input_epoch,
-                            &mut open,
-                            &mut closed,
-                        );
-                        // Stable: equal times keep their arrival order, which is the source's order.
-                        batch.sort_by_key(|d| (d.symbol(), d.window_ts()));
-                        for d in &batch {
-                            let s = d.symbol().0 as usize;
-                            if open.len() <= s {
-                                open.resize(s + 1, None);
-                            }
-                            let (start, end) = window_of(d.window_ts(), width);
-                            let slot = &mut open[s];
-                            if slot.as_ref().is_some_and(|b| b.end() != end) {
-                                // Input for a later window while the earlier one is still open can
-                                // only come out of order within one epoch; close the earlier one.
-                                closed.extend(slot.take().map(BarBuilder::finish));
-                            }
-                            let builder = slot.get_or_insert_with(|| {
-                                closing.entry(end).or_default().push(d.symbol());
-                                BarBuilder::new(d.symbol(), start, end, d.open_price())
-                            });
-                            d.fold_into(builder);
+                while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    let Some((_cap, mut batch)) = stash.take(epoch) else {
+                        break;
+                    };
+                    close_until(&mut closing, Some(epoch), last_input_epoch, &mut open, &mut closed);
+                    // Stable: equal times keep their arrival order, which is the source's order.
+                    batch.sort_by_key(|d| (d.symbol(), d.window_ts()));
+                    for d in &batch {
+                        let s = d.symbol().0 as usize;
+                        if open.len() <= s {
+                            open.resize(s + 1, None);
                         }
-                    }
-
-                    let frontier_epoch = frontier.frontier().iter().min().copied();
-                    close_until(
-                        &mut closing,
-                        frontier_epoch,
-                        last_input_epoch,
-                        &mut open,
-                        &mut closed,
-                    );
-
-                    if let Some(cap) = held.as_ref() {
-                        closed.sort_by_key(|b| (b.end, b.symbol));
-                        let mut rest = &closed[..];
-                        while let Some(first) = rest.first() {
-                            let epoch = clock.epoch(first.end).max(*cap.time());
-                            let run = rest
-                                .iter()
-                                .take_while(|b| clock.epoch(b.end).max(*cap.time()) == epoch)
-                                .count();
-                            let at = cap.delayed(&epoch);
-                            output
-                                .session(&at)
-                                .give_iterator(rest[..run].iter().cloned());
-                            rest = &rest[run..];
+                        let (start, end) = window_of(d.window_ts(), width);
+                        let slot = &mut open[s];
+                        if slot.as_ref().is_some_and(|b| b.end() != end) {
+                            // Input for a later window while the earlier one is still open can
+                            // only come out of order within one epoch; close the earlier one.
+                            closed.extend(slot.take().map(BarBuilder::finish));
                         }
+                        let builder = slot.get_or_insert_with(|| {
+                            closing.entry(end).or_default().push(d.symbol());
+                            BarBuilder::new(d.symbol(), start, end, d.open_price())
+                        });
+                        d.fold_into(builder);
                     }
-                    closed.clear();
+                }
 
-                    let next_end = closing.keys().next().map(|end| clock.epoch(*end));
-                    match (frontier_epoch, next_end) {
-                        (None, None) => held = None,
-                        (f, e) => {
-                            if let Some(cap) = held.as_mut() {
-                                let target = f.into_iter().chain(e).min().unwrap_or(*cap.time());
-                                if target > *cap.time() {
-                                    cap.downgrade(&target);
-                                }
+                let frontier_epoch = frontier.frontier().iter().min().copied();
+                close_until(&mut closing, frontier_epoch, last_input_epoch, &mut open, &mut closed);
+
+                if let Some(cap) = held.as_ref() {
+                    closed.sort_by_key(|b| (b.end, b.symbol));
+                    let mut rest = &closed[..];
+                    while let Some(first) = rest.first() {
+                        let epoch = clock.epoch(first.end).max(*cap.time());
+                        let run = rest.iter().take_while(|b| clock.epoch(b.end).max(*cap.time()) == epoch).count();
+                        let at = cap.delayed(&epoch);
+                        output.session(&at).give_iterator(rest[..run].iter().cloned());
+                        rest = &rest[run..];
+                    }
+                }
+                closed.clear();
+
+                let next_end = closing.keys().next().map(|end| clock.epoch(*end));
+                match (frontier_epoch, next_end) {
+                    (None, None) => held = None,
+                    (f, e) => {
+                        if let Some(cap) = held.as_mut() {
+                            let target = f.into_iter().chain(e).min().unwrap_or(*cap.time());
+                            if target > *cap.time() {
+                                cap.downgrade(&target);
                             }
                         }
                     }
                 }
-            },
-        )
+            }
+        })
     }
 }
 
@@ -287,25 +234,13 @@ mod tests {
 
     #[test]
     fn builder_tracks_ohlcv_and_vwap() {
-        let t = |price: f64, size: f64| Tick {
-            symbol: Symbol(1),
-            ts: 0,
-            price,
-            size,
-            bid: None,
-            ask: None,
-        };
+        let t = |price: f64, size: f64| Tick { symbol: Symbol(1), ts: 0, price, size, bid: None, ask: None };
         let mut b = BarBuilder::new(Symbol(1), 0, 10, 5.0);
         for tick in [t(5.0, 1.0), t(7.0, 3.0), t(4.0, 0.0), t(6.0, 2.0)] {
             tick.fold_into(&mut b);
         }
         let bar = b.finish();
-        assert_eq!(
-            (
-                bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades
-            ),
-            (5.0, 7.0, 4.0, 6.0, 6.0, 4)
-        );
+        assert_eq!((bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades), (5.0, 7.0, 4.0, 6.0, 6.0, 4));
         assert_eq!(bar.vwap, (5.0 + 21.0 + 12.0) / 6.0);
     }
 }

@@ -303,23 +303,12 @@ pub trait Keyed {
 macro_rules! keyed_field {
     ($($t:ty),*) => { $(impl Keyed for $t { #[inline] fn symbol(&self) -> Symbol { self.symbol } })* };
 }
-keyed_field!(
-    Tick,
-    Bar,
-    Sentiment,
-    IndicatorSet,
-    Signal,
-    Order,
-    Fill,
-    Position
-);
+keyed_field!(Tick, Bar, Sentiment, IndicatorSet, Signal, Order, Fill, Position);
 
 /// A stable routing hash of a string key (FNV-1a): the same in every process and version.
 #[inline]
 pub fn route_str(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (for raw input kept in dead letters).

@@ -39,46 +39,36 @@ pub trait Indicate<'scope> {
 
 impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
     fn indicators(self, suite: Arc<IndicatorSuite>) -> StreamVec<'scope, u64, IndicatorSet> {
-        self.unary_frontier(
-            Exchange::new(|b: &Bar| b.symbol.route()),
-            "Indicators",
-            move |_initial, _info| {
-                let mut stash = EpochStash::<Bar>::default();
-                let mut banks: Vec<Option<IndicatorBank>> = Vec::new();
-                move |(input, frontier), output| {
-                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
-                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e))
-                    {
-                        let Some((cap, mut bars)) = stash.take(epoch) else {
-                            break;
-                        };
-                        bars.sort_by_key(|b| (b.symbol, b.end));
-                        let mut session = output.session(&cap);
-                        for bar in bars {
-                            let s = bar.symbol.0 as usize;
-                            if banks.len() <= s {
-                                banks.resize_with(s + 1, || None);
-                            }
-                            let bank = banks[s].get_or_insert_with(|| suite.bank());
-                            let ohlcv = Ohlcv {
-                                open: bar.open,
-                                high: bar.high,
-                                low: bar.low,
-                                close: bar.close,
-                                volume: bar.volume,
-                            };
-                            let mut values = Vec::with_capacity(suite.columns().len());
-                            bank.update(&ohlcv, &mut values);
-                            session.give(IndicatorSet {
-                                symbol: bar.symbol,
-                                ts: bar.end,
-                                close: bar.close,
-                                values,
-                            });
+        self.unary_frontier(Exchange::new(|b: &Bar| b.symbol.route()), "Indicators", move |_initial, _info| {
+            let mut stash = EpochStash::<Bar>::default();
+            let mut banks: Vec<Option<IndicatorBank>> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    let Some((cap, mut bars)) = stash.take(epoch) else {
+                        break;
+                    };
+                    bars.sort_by_key(|b| (b.symbol, b.end));
+                    let mut session = output.session(&cap);
+                    for bar in bars {
+                        let s = bar.symbol.0 as usize;
+                        if banks.len() <= s {
+                            banks.resize_with(s + 1, || None);
                         }
+                        let bank = banks[s].get_or_insert_with(|| suite.bank());
+                        let ohlcv = Ohlcv {
+                            open: bar.open,
+                            high: bar.high,
+                            low: bar.low,
+                            close: bar.close,
+                            volume: bar.volume,
+                        };
+                        let mut values = Vec::with_capacity(suite.columns().len());
+                        bank.update(&ohlcv, &mut values);
+                        session.give(IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values });
                     }
                 }
-            },
-        )
+            }
+        })
     }
 }

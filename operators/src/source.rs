@@ -7,6 +7,7 @@ use std::time::Duration;
 use timely::ExchangeData;
 use timely::dataflow::operators::OkErr;
 use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::{Scope, StreamVec};
 
 use crate::event::{DeadLetter, EventTime, truncate_utf8};
@@ -67,6 +68,21 @@ pub struct SourcePolicy {
     pub idle_poll: Duration,
 }
 
+/// Keeps a source within a bounded distance of what the graph has finished, so that memory
+/// stays flat however far the input reaches: the source reads only while its frontier is at most
+/// `max_epochs_ahead` epochs past the frontier of the probed (most downstream) streams.
+#[derive(Clone)]
+pub struct Pace {
+    pub probe: ProbeHandle<u64>,
+    pub max_epochs_ahead: u64,
+}
+
+impl Pace {
+    fn allows(&self, at: u64) -> bool {
+        self.probe.with_frontier(|f| f.iter().min().is_none_or(|done| at <= done.saturating_add(self.max_epochs_ahead)))
+    }
+}
+
 /// Counters a source keeps for progress reports and metrics.
 #[derive(Debug, Default)]
 pub struct SourceStats {
@@ -100,7 +116,7 @@ pub struct SourceStats {
 /// }
 /// let policy = SourcePolicy { clock: EpochClock::new(10), allowed_lateness: 5, max_ahead: 1_000, batch: 100, idle_poll: Duration::from_millis(1) };
 /// let (ticks, dead) = timely::example(move |scope| {
-///     let (ticks, dead) = ingest(scope, "ticks", Fixed(vec![100, 97, 50, 120]), policy, Arc::new(SourceStats::default()));
+///     let (ticks, dead) = ingest(scope, "ticks", Fixed(vec![100, 97, 50, 120]), policy, None, Arc::new(SourceStats::default()));
 ///     (ticks.capture(), dead.capture())
 /// });
 /// let mut ticks: Vec<i64> = records(ticks).into_iter().map(|t| t.ts).collect();
@@ -115,88 +131,83 @@ pub fn ingest<'scope, R, Rd>(
     name: &str,
     mut reader: Rd,
     policy: SourcePolicy,
+    pace: Option<Pace>,
     stats: Arc<SourceStats>,
-) -> (
-    StreamVec<'scope, u64, R>,
-    StreamVec<'scope, u64, DeadLetter>,
-)
+) -> (StreamVec<'scope, u64, R>, StreamVec<'scope, u64, DeadLetter>)
 where
     R: EventTime + ExchangeData + std::fmt::Debug,
     Rd: EventReader<R>,
 {
-    let mixed: StreamVec<'scope, u64, Result<R, DeadLetter>> =
-        source(scope, name, move |initial, info| {
-            let activator = scope.activator_for(info.address);
-            let mut cap = Some(initial);
-            let mut watermark = Watermark::new(policy.allowed_lateness, policy.max_ahead);
-            let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
-            let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
+    let mixed: StreamVec<'scope, u64, Result<R, DeadLetter>> = source(scope, name, move |initial, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = Some(initial);
+        let mut watermark = Watermark::new(policy.allowed_lateness, policy.max_ahead);
+        let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
+        let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
 
-            move |output| {
-                let Some(held) = cap.as_mut() else { return };
-                let status = reader.read(policy.batch, &mut buffer);
-                let (mut records, mut dead) = (0, 0);
-                for (position, item) in buffer.drain(..) {
-                    match item {
-                        Ok(record) => {
-                            let ts = record.event_ts();
-                            match watermark.admit(ts) {
-                                Admission::Accept => {
-                                    records += 1;
-                                    accepted.push((policy.clock.epoch(ts), Ok(record)));
-                                }
-                                refused => {
-                                    dead += 1;
-                                    let reason = refused.reason(ts).unwrap_or_default();
-                                    let mut raw = format!("{record:?}");
-                                    truncate_utf8(&mut raw, 4096);
-                                    let letter = DeadLetter {
-                                        ts: ts.max(0),
-                                        origin: reader.origin(position),
-                                        reason,
-                                        raw,
-                                    };
-                                    accepted.push((*held.time(), Err(letter)));
-                                }
+        move |output| {
+            let Some(held) = cap.as_mut() else { return };
+            if pace.as_ref().is_some_and(|p| !p.allows(*held.time())) {
+                // Far enough ahead: look again once the rest of the graph has had a turn.
+                activator.activate();
+                return;
+            }
+            let status = reader.read(policy.batch, &mut buffer);
+            let (mut records, mut dead) = (0, 0);
+            for (position, item) in buffer.drain(..) {
+                match item {
+                    Ok(record) => {
+                        let ts = record.event_ts();
+                        match watermark.admit(ts) {
+                            Admission::Accept => {
+                                records += 1;
+                                accepted.push((policy.clock.epoch(ts), Ok(record)));
+                            }
+                            refused => {
+                                dead += 1;
+                                let reason = refused.reason(ts).unwrap_or_default();
+                                let mut raw = format!("{record:?}");
+                                truncate_utf8(&mut raw, 4096);
+                                let letter = DeadLetter { ts: ts.max(0), origin: reader.origin(position), reason, raw };
+                                accepted.push((*held.time(), Err(letter)));
                             }
                         }
-                        Err(mut letter) => {
-                            dead += 1;
-                            if letter.ts == 0 {
-                                letter.ts = watermark.watermark().unwrap_or(0);
-                            }
-                            accepted.push((*held.time(), Err(letter)));
+                    }
+                    Err(mut letter) => {
+                        dead += 1;
+                        if letter.ts == 0 {
+                            letter.ts = watermark.watermark().unwrap_or(0);
                         }
+                        accepted.push((*held.time(), Err(letter)));
                     }
-                }
-                // Emit in runs of equal epoch, one capability per run.
-                let mut items = accepted.drain(..).peekable();
-                while let Some((epoch, first)) = items.next() {
-                    let at = held.delayed(&epoch);
-                    let mut session = output.session(&at);
-                    session.give(first);
-                    while let Some((_, item)) = items.next_if(|(e, _)| *e == epoch) {
-                        session.give(item);
-                    }
-                }
-                drop(items);
-                stats.records.fetch_add(records, Ordering::Relaxed);
-                stats.dead_letters.fetch_add(dead, Ordering::Relaxed);
-                if let Some(wm) = watermark.watermark() {
-                    stats
-                        .max_ts
-                        .fetch_max(wm + policy.allowed_lateness, Ordering::Relaxed);
-                    let epoch = policy.clock.epoch(wm);
-                    if epoch > *held.time() {
-                        held.downgrade(&epoch);
-                    }
-                }
-                match status {
-                    ReadStatus::More => activator.activate(),
-                    ReadStatus::Idle => activator.activate_after(policy.idle_poll),
-                    ReadStatus::Exhausted => cap = None,
                 }
             }
-        });
+            // Emit in runs of equal epoch, one capability per run.
+            let mut items = accepted.drain(..).peekable();
+            while let Some((epoch, first)) = items.next() {
+                let at = held.delayed(&epoch);
+                let mut session = output.session(&at);
+                session.give(first);
+                while let Some((_, item)) = items.next_if(|(e, _)| *e == epoch) {
+                    session.give(item);
+                }
+            }
+            drop(items);
+            stats.records.fetch_add(records, Ordering::Relaxed);
+            stats.dead_letters.fetch_add(dead, Ordering::Relaxed);
+            if let Some(wm) = watermark.watermark() {
+                stats.max_ts.fetch_max(wm + policy.allowed_lateness, Ordering::Relaxed);
+                let epoch = policy.clock.epoch(wm);
+                if epoch > *held.time() {
+                    held.downgrade(&epoch);
+                }
+            }
+            match status {
+                ReadStatus::More => activator.activate(),
+                ReadStatus::Idle => activator.activate_after(policy.idle_poll),
+                ReadStatus::Exhausted => cap = None,
+            }
+        }
+    });
     mixed.ok_err(|item: Result<R, DeadLetter>| item)
 }

@@ -16,9 +16,7 @@ pub struct EpochStash<D> {
 
 impl<D> Default for EpochStash<D> {
     fn default() -> Self {
-        EpochStash {
-            epochs: BTreeMap::new(),
-        }
+        EpochStash { epochs: BTreeMap::new() }
     }
 }
 
@@ -33,10 +31,7 @@ impl<D> EpochStash<D> {
         D: 'a,
     {
         let Some(&time) = cap.least() else { return };
-        let entry = self
-            .epochs
-            .entry(time)
-            .or_insert_with(|| (cap.delayed(&time, output_port), Vec::new()));
+        let entry = self.epochs.entry(time).or_insert_with(|| (cap.delayed(&time, output_port), Vec::new()));
         for batch in data {
             entry.1.append(batch);
         }
@@ -63,8 +58,5 @@ pub fn ready_epoch(
     frontiers: &[&MutableAntichain<u64>],
 ) -> Option<u64> {
     let oldest = candidates.into_iter().flatten().min()?;
-    frontiers
-        .iter()
-        .all(|f| !f.less_equal(&oldest))
-        .then_some(oldest)
+    frontiers.iter().all(|f| !f.less_equal(&oldest)).then_some(oldest)
 }

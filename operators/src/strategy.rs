@@ -64,22 +64,14 @@ impl StrategyParams {
             ("sentiment_weight", self.sentiment_weight),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "strategy.{key} must be a non-negative number, got {v}"
-                ));
+                return Err(format!("strategy.{key} must be a non-negative number, got {v}"));
             }
         }
         if !(self.trend_scale.is_finite() && self.trend_scale > 0.0) {
-            return Err(format!(
-                "strategy.trend_scale must be positive, got {}",
-                self.trend_scale
-            ));
+            return Err(format!("strategy.trend_scale must be positive, got {}", self.trend_scale));
         }
         if !(self.sentiment_half_life_s.is_finite() && self.sentiment_half_life_s > 0.0) {
-            return Err(format!(
-                "strategy.sentiment_half_life_s must be positive, got {}",
-                self.sentiment_half_life_s
-            ));
+            return Err(format!("strategy.sentiment_half_life_s must be positive, got {}", self.sentiment_half_life_s));
         }
         Ok(StrategyColumns {
             fast: column("fast", &self.fast)?,
@@ -118,28 +110,15 @@ impl SymbolStrategy {
     }
 
     /// The signal at a bar close.
-    pub fn on_indicators(
-        &mut self,
-        set: &IndicatorSet,
-        params: &StrategyParams,
-        cols: StrategyColumns,
-    ) -> Signal {
-        let (fast, slow, rsi) = (
-            set.values[cols.fast],
-            set.values[cols.slow],
-            set.values[cols.rsi],
-        );
+    pub fn on_indicators(&mut self, set: &IndicatorSet, params: &StrategyParams, cols: StrategyColumns) -> Signal {
+        let (fast, slow, rsi) = (set.values[cols.fast], set.values[cols.slow], set.values[cols.rsi]);
         let sentiment = self.decayed(set.ts, params.sentiment_half_life_s);
         let trend = if fast.is_nan() || slow.is_nan() || slow == 0.0 {
             None
         } else {
             Some(((fast - slow) / slow / params.trend_scale).tanh())
         };
-        let reversion = if rsi.is_nan() {
-            None
-        } else {
-            Some((50.0 - rsi) / 50.0)
-        };
+        let reversion = if rsi.is_nan() { None } else { Some((50.0 - rsi) / 50.0) };
         let mut strength = params.sentiment_weight * sentiment;
         let mut weight = params.sentiment_weight;
         let mut reasons = format!("sentiment {sentiment:+.3}");
@@ -197,24 +176,19 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                 move |(input1, frontier1), (input2, frontier2), output| {
                     input1.for_each_stamp(|cap, data| sets.push(&cap, 0, data));
                     input2.for_each_stamp(|cap, data| news.push(&cap, 0, data));
-                    while let Some(epoch) = ready_epoch(
-                        [sets.first_epoch(), news.first_epoch()],
-                        &[frontier1, frontier2],
-                    ) {
+                    while let Some(epoch) =
+                        ready_epoch([sets.first_epoch(), news.first_epoch()], &[frontier1, frontier2])
+                    {
                         let mut scored = news.take(epoch).map(|(_, v)| v).unwrap_or_default();
                         let Some((cap, mut bars)) = sets.take(epoch) else {
                             // Sentiment alone changes state but emits nothing.
-                            scored.sort_by(|a, b| {
-                                (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id))
-                            });
+                            scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
                             for s in &scored {
                                 slot(&mut state, s.symbol.0 as usize).on_sentiment(s, &params);
                             }
                             continue;
                         };
-                        scored.sort_by(|a, b| {
-                            (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id))
-                        });
+                        scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
                         bars.sort_by_key(|s| (s.ts, s.symbol));
                         let mut session = output.session(&cap);
                         let mut pending = scored.iter().peekable();
@@ -222,10 +196,7 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                             while let Some(s) = pending.next_if(|s| s.ts <= set.ts) {
                                 slot(&mut state, s.symbol.0 as usize).on_sentiment(s, &params);
                             }
-                            session.give(
-                                slot(&mut state, set.symbol.0 as usize)
-                                    .on_indicators(set, &params, cols),
-                            );
+                            session.give(slot(&mut state, set.symbol.0 as usize).on_indicators(set, &params, cols));
                         }
                         for s in pending {
                             slot(&mut state, s.symbol.0 as usize).on_sentiment(s, &params);
@@ -250,22 +221,13 @@ mod tests {
     use crate::event::Symbol;
 
     fn set(ts: Ts, fast: f64, slow: f64, rsi: f64) -> IndicatorSet {
-        IndicatorSet {
-            symbol: Symbol(0),
-            ts,
-            close: 100.0,
-            values: vec![fast, slow, rsi],
-        }
+        IndicatorSet { symbol: Symbol(0), ts, close: 100.0, values: vec![fast, slow, rsi] }
     }
 
     #[test]
     fn trend_and_news_push_the_same_way() {
         let params = StrategyParams::default();
-        let cols = StrategyColumns {
-            fast: 0,
-            slow: 1,
-            rsi: 2,
-        };
+        let cols = StrategyColumns { fast: 0, slow: 1, rsi: 2 };
         let mut s = SymbolStrategy::default();
         let flat = s.on_indicators(&set(0, 100.0, 100.0, 50.0), &params, cols);
         assert_eq!(flat.strength, 0.0);
@@ -291,16 +253,8 @@ mod tests {
     #[test]
     fn warming_up_lowers_confidence() {
         let params = StrategyParams::default();
-        let cols = StrategyColumns {
-            fast: 0,
-            slow: 1,
-            rsi: 2,
-        };
-        let sig = SymbolStrategy::default().on_indicators(
-            &set(0, f64::NAN, f64::NAN, f64::NAN),
-            &params,
-            cols,
-        );
+        let cols = StrategyColumns { fast: 0, slow: 1, rsi: 2 };
+        let sig = SymbolStrategy::default().on_indicators(&set(0, f64::NAN, f64::NAN, f64::NAN), &params, cols);
         assert_eq!(sig.strength, 0.0);
         assert!((sig.confidence - 0.4).abs() < 1e-12);
     }

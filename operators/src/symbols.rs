@@ -43,9 +43,7 @@ impl SymbolTable {
 
     /// The name of `symbol`; `"?"` for an id from another table (a programming error).
     pub fn name(&self, symbol: Symbol) -> &str {
-        self.names
-            .get(symbol.0 as usize)
-            .map_or("?", String::as_str)
+        self.names.get(symbol.0 as usize).map_or("?", String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -57,10 +55,7 @@ impl SymbolTable {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Symbol, &str)> {
-        self.names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (Symbol(i as u32), n.as_str()))
+        self.names.iter().enumerate().map(|(i, n)| (Symbol(i as u32), n.as_str()))
     }
 }
 

@@ -70,12 +70,10 @@ impl Admission {
             Admission::TooFarAhead { ahead_ns } => Some(format!(
                 "too far in the future: event time {ts} is {ahead_ns} ns ahead of the newest record (limit `max_ahead`)"
             )),
-            Admission::Negative => Some(format!(
-                "negative event time {ts}: times are ns since 1970-01-01"
-            )),
-            Admission::OutOfRange => Some(format!(
-                "event time {ts} is after 2200-01-01: times are ns since 1970-01-01"
-            )),
+            Admission::Negative => Some(format!("negative event time {ts}: times are ns since 1970-01-01")),
+            Admission::OutOfRange => {
+                Some(format!("event time {ts} is after 2200-01-01: times are ns since 1970-01-01"))
+            }
         }
     }
 }
@@ -100,11 +98,7 @@ pub struct Watermark {
 
 impl Watermark {
     pub fn new(allowed_lateness: i64, max_ahead: i64) -> Self {
-        Watermark {
-            allowed_lateness: allowed_lateness.max(0),
-            max_ahead: max_ahead.max(0),
-            max_seen: None,
-        }
+        Watermark { allowed_lateness: allowed_lateness.max(0), max_ahead: max_ahead.max(0), max_seen: None }
     }
 
     /// Decides on a record and, if accepted, advances the watermark.
@@ -118,9 +112,7 @@ impl Watermark {
         if let Some(max) = self.max_seen {
             let watermark = max - self.allowed_lateness;
             if ts < watermark {
-                return Admission::Late {
-                    behind_ns: watermark - ts,
-                };
+                return Admission::Late { behind_ns: watermark - ts };
             }
             if ts - max > self.max_ahead {
                 return Admission::TooFarAhead { ahead_ns: ts - max };

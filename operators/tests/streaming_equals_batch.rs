@@ -41,10 +41,7 @@ fn stream_bars(ticks: Vec<Tick>, clock: EpochClock, width: i64) -> Vec<Bar> {
 fn batch_bars(ticks: &[Tick], width: i64) -> Vec<(Symbol, i64, [f64; 5], u64)> {
     let mut groups: BTreeMap<(Symbol, i64), Vec<&Tick>> = BTreeMap::new();
     for t in ticks {
-        groups
-            .entry((t.symbol, t.ts.div_euclid(width) * width + width))
-            .or_default()
-            .push(t);
+        groups.entry((t.symbol, t.ts.div_euclid(width) * width + width)).or_default().push(t);
     }
     groups
         .into_iter()
@@ -53,34 +50,27 @@ fn batch_bars(ticks: &[Tick], width: i64) -> Vec<(Symbol, i64, [f64; 5], u64)> {
             let high = g.iter().map(|t| t.price).fold(f64::MIN, f64::max);
             let low = g.iter().map(|t| t.price).fold(f64::MAX, f64::min);
             let volume = g.iter().map(|t| t.size).sum();
-            (
-                s,
-                end,
-                [g[0].price, high, low, g[g.len() - 1].price, volume],
-                g.len() as u64,
-            )
+            (s, end, [g[0].price, high, low, g[g.len() - 1].price, volume], g.len() as u64)
         })
         .collect()
 }
 
 fn ticks_strategy() -> impl Strategy<Value = Vec<Tick>> {
     // Up to 3 symbols, distinct times per symbol, prices and sizes on a cent/share grid.
-    prop::collection::vec((0u32..3, 0i64..20_000, 1u32..100_000, 0u32..50), 1..300).prop_map(
-        |rows| {
-            let mut seen = std::collections::HashSet::new();
-            rows.into_iter()
-                .filter(|(s, ms, _, _)| seen.insert((*s, *ms)))
-                .map(|(s, ms, cents, size)| Tick {
-                    symbol: Symbol(s),
-                    ts: ms * 1_000_000,
-                    price: f64::from(cents) / 100.0,
-                    size: f64::from(size),
-                    bid: None,
-                    ask: None,
-                })
-                .collect()
-        },
-    )
+    prop::collection::vec((0u32..3, 0i64..20_000, 1u32..100_000, 0u32..50), 1..300).prop_map(|rows| {
+        let mut seen = std::collections::HashSet::new();
+        rows.into_iter()
+            .filter(|(s, ms, _, _)| seen.insert((*s, *ms)))
+            .map(|(s, ms, cents, size)| Tick {
+                symbol: Symbol(s),
+                ts: ms * 1_000_000,
+                price: f64::from(cents) / 100.0,
+                size: f64::from(size),
+                bid: None,
+                ask: None,
+            })
+            .collect()
+    })
 }
 
 proptest! {

@@ -3,13 +3,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
-};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow_schema::ArrowError;
 use tradeflow_operators::{
-    Bar, DeadLetter, Fill, IndicatorSet, News, Order, Pnl, Position, RiskEvent, Sentiment, Signal,
-    SymbolTable, Tick,
+    Bar, DeadLetter, Fill, IndicatorSet, News, Order, Pnl, Position, RiskEvent, Sentiment, Signal, SymbolTable, Tick,
 };
 
 /// What a sink needs to turn records into columns: names for interned symbols, and the
@@ -35,11 +32,7 @@ fn float<R>(rows: &[R], f: impl Fn(&R) -> f64) -> ArrayRef {
 
 /// Missing (and NaN) values become nulls.
 fn float_opt<R>(rows: &[R], f: impl Fn(&R) -> Option<f64>) -> ArrayRef {
-    Arc::new(
-        rows.iter()
-            .map(|r| f(r).filter(|v| !v.is_nan()))
-            .collect::<Float64Array>(),
-    )
+    Arc::new(rows.iter().map(|r| f(r).filter(|v| !v.is_nan())).collect::<Float64Array>())
 }
 
 fn uint<R>(rows: &[R], f: impl Fn(&R) -> u64) -> ArrayRef {
@@ -102,11 +95,7 @@ impl ArrowRecord for IndicatorSet {
             ("close", float(rows, |r| r.close), false),
         ];
         for (i, name) in ctx.indicator_columns.iter().enumerate() {
-            columns.push((
-                name.as_str(),
-                float_opt(rows, |r| r.values.get(i).copied()),
-                true,
-            ));
+            columns.push((name.as_str(), float_opt(rows, |r| r.values.get(i).copied()), true));
         }
         batch(columns)
     }
@@ -114,16 +103,8 @@ impl ArrowRecord for IndicatorSet {
 
 impl ArrowRecord for News {
     fn to_batch(rows: &[Self], ctx: &RowContext) -> Result<RecordBatch, ArrowError> {
-        let names: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                r.symbols
-                    .iter()
-                    .map(|s| ctx.symbols.name(*s))
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect();
+        let names: Vec<String> =
+            rows.iter().map(|r| r.symbols.iter().map(|s| ctx.symbols.name(*s)).collect::<Vec<_>>().join("|")).collect();
         batch(vec![
             ("ts", ts(rows, |r| r.ts), false),
             ("id", text(rows, |r| &r.id), false),
@@ -144,11 +125,7 @@ impl ArrowRecord for Sentiment {
             ("score", float(rows, |r| r.score), false),
             ("confidence", float(rows, |r| r.confidence), false),
             ("model", text(rows, |r| &r.model), false),
-            (
-                "latency_ns",
-                uint(rows, |r| r.latency_ns.max(0) as u64),
-                false,
-            ),
+            ("latency_ns", uint(rows, |r| r.latency_ns.max(0) as u64), false),
             ("cost_usd", float(rows, |r| r.cost_usd), false),
         ])
     }
@@ -234,11 +211,7 @@ impl ArrowRecord for RiskEvent {
             ("account", text(rows, |r| &r.account), false),
             ("kind", text(rows, |r| r.kind.as_str()), false),
             ("rule", text(rows, |r| &r.rule), false),
-            (
-                "symbol",
-                text_opt(rows, |r| r.symbol.map(|s| ctx.symbols.name(s))),
-                true,
-            ),
+            ("symbol", text_opt(rows, |r| r.symbol.map(|s| ctx.symbols.name(s))), true),
             ("detail", text(rows, |r| &r.detail), false),
         ])
     }

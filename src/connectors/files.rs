@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tradeflow_operators::source::{EventReader, ReadStatus};
-use tradeflow_operators::{
-    Command, Control, DeadLetter, News, Symbol, SymbolTable, Tick, Ts, truncate_utf8,
-};
+use tradeflow_operators::{Command, Control, DeadLetter, News, Symbol, SymbolTable, Tick, Ts, truncate_utf8};
 
 use crate::config::TimeText;
 use crate::timefmt::parse_ts;
@@ -31,23 +29,12 @@ pub trait RowFormat: Sized + 'static {
 }
 
 fn number(column: &str, text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("column `{column}`: `{text}` is not a number"))?;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!(
-            "column `{column}`: `{text}` is not a finite number"
-        ))
-    }
+    let v: f64 = text.trim().parse().map_err(|_| format!("column `{column}`: `{text}` is not a number"))?;
+    if v.is_finite() { Ok(v) } else { Err(format!("column `{column}`: `{text}` is not a finite number")) }
 }
 
 fn symbol(symbols: &SymbolTable, name: &str) -> Result<Symbol, String> {
-    symbols
-        .get(name.trim())
-        .ok_or_else(|| format!("unknown symbol `{name}`: not in source.symbols"))
+    symbols.get(name.trim()).ok_or_else(|| format!("unknown symbol `{name}`: not in source.symbols"))
 }
 
 fn checked_tick(
@@ -71,14 +58,7 @@ fn checked_tick(
             return Err(format!("{name} must be positive, got {v}"));
         }
     }
-    Ok(Tick {
-        symbol,
-        ts,
-        price,
-        size,
-        bid,
-        ask,
-    })
+    Ok(Tick { symbol, ts, price, size, bid, ask })
 }
 
 #[derive(Deserialize)]
@@ -100,8 +80,7 @@ impl RowFormat for Tick {
 
     fn from_csv(row: &[Option<&str>], symbols: &SymbolTable) -> Result<Self, String> {
         let field = |i: usize| row[i].filter(|s| !s.trim().is_empty());
-        let required =
-            |i: usize| field(i).ok_or_else(|| format!("missing field `{}`", TICK_COLUMNS[i]));
+        let required = |i: usize| field(i).ok_or_else(|| format!("missing field `{}`", TICK_COLUMNS[i]));
         let ts = parse_ts(required(0)?).map_err(|e| format!("column `ts`: {e}"))?;
         let s = symbol(symbols, required(1)?)?;
         let price = number("price", required(2)?)?;
@@ -114,14 +93,7 @@ impl RowFormat for Tick {
     fn from_json(line: &str, symbols: &SymbolTable) -> Result<Self, String> {
         let t: TickJson = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let ts = t.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?;
-        checked_tick(
-            symbol(symbols, &t.symbol)?,
-            ts,
-            t.price,
-            t.size,
-            t.bid,
-            t.ask,
-        )
+        checked_tick(symbol(symbols, &t.symbol)?, ts, t.price, t.size, t.bid, t.ask)
     }
 }
 
@@ -151,19 +123,9 @@ fn checked_news(
     }
     let known: Vec<Symbol> = names.iter().filter_map(|n| symbols.get(n.trim())).collect();
     if known.is_empty() {
-        return Err(format!(
-            "names no symbol of source.symbols (named: {})",
-            names.join(" ")
-        ));
+        return Err(format!("names no symbol of source.symbols (named: {})", names.join(" ")));
     }
-    Ok(News {
-        id: id.into(),
-        ts,
-        source: source.into(),
-        headline: headline.into(),
-        body: body.into(),
-        symbols: known,
-    })
+    Ok(News { id: id.into(), ts, source: source.into(), headline: headline.into(), body: body.into(), symbols: known })
 }
 
 impl RowFormat for News {
@@ -174,15 +136,10 @@ impl RowFormat for News {
     fn from_csv(row: &[Option<&str>], symbols: &SymbolTable) -> Result<Self, String> {
         // Column order here: REQUIRED then OPTIONAL.
         let get = |i: usize, name: &str| {
-            row[i]
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| format!("missing field `{name}`"))
+            row[i].filter(|s| !s.trim().is_empty()).ok_or_else(|| format!("missing field `{name}`"))
         };
         let ts = parse_ts(get(1, "ts")?).map_err(|e| format!("column `ts`: {e}"))?;
-        let names: Vec<&str> = get(3, "symbols")?
-            .split(['|', ';', ' '])
-            .filter(|s| !s.is_empty())
-            .collect();
+        let names: Vec<&str> = get(3, "symbols")?.split(['|', ';', ' ']).filter(|s| !s.is_empty()).collect();
         checked_news(
             get(0, "id")?,
             ts,
@@ -220,10 +177,7 @@ impl RowFormat for Control {
             Some("flatten") => Command::Flatten,
             Some("resume") => Command::Resume,
             other => {
-                return Err(format!(
-                    "column `command`: `{}` is not halt, flatten or resume",
-                    other.unwrap_or("")
-                ));
+                return Err(format!("column `command`: `{}` is not halt, flatten or resume", other.unwrap_or("")));
             }
         };
         Ok(Control { ts, command })
@@ -231,10 +185,7 @@ impl RowFormat for Control {
 
     fn from_json(line: &str, _symbols: &SymbolTable) -> Result<Self, String> {
         let c: ControlJson = serde_json::from_str(line).map_err(|e| e.to_string())?;
-        Ok(Control {
-            ts: c.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?,
-            command: c.command,
-        })
+        Ok(Control { ts: c.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?, command: c.command })
     }
 }
 
@@ -242,14 +193,8 @@ impl RowFormat for Control {
 const MAX_COLUMNS: usize = 8;
 
 enum Rows {
-    Csv {
-        reader: csv::Reader<File>,
-        columns: Vec<Option<usize>>,
-        record: csv::StringRecord,
-    },
-    Json {
-        lines: std::io::Lines<BufReader<File>>,
-    },
+    Csv { reader: csv::Reader<File>, columns: Vec<Option<usize>>, record: csv::StringRecord },
+    Json { lines: std::io::Lines<BufReader<File>> },
 }
 
 /// Reads one file on one worker (worker 0); the other workers get an empty reader.
@@ -264,30 +209,18 @@ pub struct FileReader<R> {
 impl<R: RowFormat> FileReader<R> {
     /// Opens `path` and checks its header; `active` is false on every worker but one.
     pub fn open(path: &Path, symbols: Arc<SymbolTable>, active: bool) -> Result<Self, String> {
-        let mut reader = FileReader {
-            path: path.to_owned(),
-            rows: None,
-            line: 0,
-            symbols,
-            _record: std::marker::PhantomData,
-        };
+        let mut reader =
+            FileReader { path: path.to_owned(), rows: None, line: 0, symbols, _record: std::marker::PhantomData };
         if !active {
             return Ok(reader);
         }
-        let file = File::open(path)
-            .map_err(|e| format!("{}: cannot open the {} file: {e}", path.display(), R::KIND))?;
-        let is_csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let file =
+            File::open(path).map_err(|e| format!("{}: cannot open the {} file: {e}", path.display(), R::KIND))?;
+        let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         reader.rows = Some(if is_csv {
-            let mut csv = csv::ReaderBuilder::new()
-                .flexible(true)
-                .trim(csv::Trim::Headers)
-                .from_reader(file);
-            let headers = csv
-                .headers()
-                .map_err(|e| format!("{}: cannot read the CSV header: {e}", path.display()))?
-                .clone();
+            let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(file);
+            let headers =
+                csv.headers().map_err(|e| format!("{}: cannot read the CSV header: {e}", path.display()))?.clone();
             let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
             let mut columns = Vec::new();
             for name in R::REQUIRED {
@@ -303,15 +236,9 @@ impl<R: RowFormat> FileReader<R> {
             }
             columns.extend(R::OPTIONAL.iter().map(|name| find(name)));
             reader.line = 1;
-            Rows::Csv {
-                reader: csv,
-                columns,
-                record: csv::StringRecord::new(),
-            }
+            Rows::Csv { reader: csv, columns, record: csv::StringRecord::new() }
         } else {
-            Rows::Json {
-                lines: BufReader::new(file).lines(),
-            }
+            Rows::Json { lines: BufReader::new(file).lines() }
         });
         Ok(reader)
     }
@@ -320,12 +247,7 @@ impl<R: RowFormat> FileReader<R> {
 fn letter(origin: String, reason: String, raw: &str) -> DeadLetter {
     let mut raw = raw.to_owned();
     truncate_utf8(&mut raw, 4096);
-    DeadLetter {
-        ts: 0,
-        origin,
-        reason,
-        raw,
-    }
+    DeadLetter { ts: 0, origin, reason, raw }
 }
 
 impl<R: RowFormat> EventReader<R> for FileReader<R> {
@@ -337,11 +259,7 @@ impl<R: RowFormat> EventReader<R> for FileReader<R> {
             self.line += 1;
             let line = self.line;
             match rows {
-                Rows::Csv {
-                    reader,
-                    columns,
-                    record,
-                } => match reader.read_record(record) {
+                Rows::Csv { reader, columns, record } => match reader.read_record(record) {
                     Ok(false) => {
                         self.rows = None;
                         return ReadStatus::Exhausted;
@@ -353,23 +271,15 @@ impl<R: RowFormat> EventReader<R> for FileReader<R> {
                         for (slot, column) in row.iter_mut().zip(columns.iter()) {
                             *slot = column.and_then(|i| record.get(i));
                         }
-                        let parsed =
-                            R::from_csv(&row[..columns.len()], &self.symbols).map_err(|reason| {
-                                let raw = record.iter().collect::<Vec<_>>().join(",");
-                                letter(format!("{}:{line}", self.path.display()), reason, &raw)
-                            });
+                        let parsed = R::from_csv(&row[..columns.len()], &self.symbols).map_err(|reason| {
+                            let raw = record.iter().collect::<Vec<_>>().join(",");
+                            letter(format!("{}:{line}", self.path.display()), reason, &raw)
+                        });
                         out.push((line, parsed));
                     }
                     Err(e) => {
                         let reason = format!("unreadable CSV row: {e}");
-                        out.push((
-                            line,
-                            Err(letter(
-                                format!("{}:{line}", self.path.display()),
-                                reason,
-                                "",
-                            )),
-                        ));
+                        out.push((line, Err(letter(format!("{}:{line}", self.path.display()), reason, ""))));
                     }
                 },
                 Rows::Json { lines } => match lines.next() {
@@ -379,21 +289,13 @@ impl<R: RowFormat> EventReader<R> for FileReader<R> {
                     }
                     Some(Ok(text)) if text.trim().is_empty() => {}
                     Some(Ok(text)) => {
-                        let parsed = R::from_json(&text, &self.symbols).map_err(|reason| {
-                            letter(format!("{}:{line}", self.path.display()), reason, &text)
-                        });
+                        let parsed = R::from_json(&text, &self.symbols)
+                            .map_err(|reason| letter(format!("{}:{line}", self.path.display()), reason, &text));
                         out.push((line, parsed));
                     }
                     Some(Err(e)) => {
                         let reason = format!("unreadable line: {e}");
-                        out.push((
-                            line,
-                            Err(letter(
-                                format!("{}:{line}", self.path.display()),
-                                reason,
-                                "",
-                            )),
-                        ));
+                        out.push((line, Err(letter(format!("{}:{line}", self.path.display()), reason, ""))));
                     }
                 },
             }
@@ -417,31 +319,15 @@ impl ConfiguredControl {
             commands.clear();
         }
         commands.sort_by_key(|c| c.ts);
-        ConfiguredControl {
-            commands: commands.into_iter(),
-        }
+        ConfiguredControl { commands: commands.into_iter() }
     }
 }
 
 impl EventReader<Control> for ConfiguredControl {
-    fn read(
-        &mut self,
-        max: usize,
-        out: &mut Vec<(u64, Result<Control, DeadLetter>)>,
-    ) -> ReadStatus {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<Control, DeadLetter>)>) -> ReadStatus {
         let start = out.len() as u64;
-        out.extend(
-            self.commands
-                .by_ref()
-                .take(max)
-                .enumerate()
-                .map(|(i, c)| (start + i as u64, Ok(c))),
-        );
-        if self.commands.len() == 0 {
-            ReadStatus::Exhausted
-        } else {
-            ReadStatus::More
-        }
+        out.extend(self.commands.by_ref().take(max).enumerate().map(|(i, c)| (start + i as u64, Ok(c))));
+        if self.commands.len() == 0 { ReadStatus::Exhausted } else { ReadStatus::More }
     }
 
     fn origin(&self, index: u64) -> String {
@@ -453,10 +339,7 @@ impl EventReader<Control> for ConfiguredControl {
 mod tests {
     use super::*;
 
-    fn read_all<R: RowFormat>(
-        path: &Path,
-        symbols: &Arc<SymbolTable>,
-    ) -> Vec<(u64, Result<R, DeadLetter>)> {
+    fn read_all<R: RowFormat>(path: &Path, symbols: &Arc<SymbolTable>) -> Vec<(u64, Result<R, DeadLetter>)> {
         let mut reader = FileReader::<R>::open(path, Arc::clone(symbols), true).unwrap();
         let mut out = Vec::new();
         while reader.read(2, &mut out) != ReadStatus::Exhausted {}
@@ -476,15 +359,9 @@ mod tests {
         let rows = read_all::<Tick>(&path, &symbols);
         assert_eq!(rows.len(), 5);
         assert_eq!(rows[0].1.as_ref().unwrap().price, 10.5);
-        let reasons: Vec<String> = rows
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().err())
-            .map(|d| format!("{} {}", d.origin, d.reason))
-            .collect();
-        assert!(
-            reasons[0].ends_with("t.csv:3 column `price`: `abc` is not a number"),
-            "{reasons:?}"
-        );
+        let reasons: Vec<String> =
+            rows.iter().filter_map(|(_, r)| r.as_ref().err()).map(|d| format!("{} {}", d.origin, d.reason)).collect();
+        assert!(reasons[0].ends_with("t.csv:3 column `price`: `abc` is not a number"), "{reasons:?}");
         assert!(reasons[1].contains("unknown symbol `ZZZ`"), "{reasons:?}");
         assert!(reasons[2].contains("missing field `price`"), "{reasons:?}");
         assert_eq!(rows[4].1.as_ref().unwrap().bid, Some(10.9));
@@ -495,9 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, "ts,symbol,size\n").unwrap();
-        let err = FileReader::<Tick>::open(&path, Arc::new(SymbolTable::new(["AAA"])), true)
-            .err()
-            .unwrap();
+        let err = FileReader::<Tick>::open(&path, Arc::new(SymbolTable::new(["AAA"])), true).err().unwrap();
         assert!(err.contains("no `price` column"), "{err}");
     }
 
@@ -513,22 +388,11 @@ mod tests {
         let symbols = Arc::new(SymbolTable::new(["AAA"]));
         let rows = read_all::<News>(&news, &symbols);
         assert_eq!(rows[0].1.as_ref().unwrap().symbols, vec![Symbol(0)]);
-        assert!(
-            rows[1]
-                .1
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .contains("missing field `headline`")
-        );
+        assert!(rows[1].1.as_ref().unwrap_err().reason.contains("missing field `headline`"));
         assert_eq!(rows[1].0, 3, "blank lines still count");
         assert!(rows[2].1.is_err());
         let control = dir.path().join("c.jsonl");
-        std::fs::write(
-            &control,
-            "{\"ts\":\"2024-01-02T14:30:00Z\",\"command\":\"flatten\"}\n",
-        )
-        .unwrap();
+        std::fs::write(&control, "{\"ts\":\"2024-01-02T14:30:00Z\",\"command\":\"flatten\"}\n").unwrap();
         let rows = read_all::<Control>(&control, &symbols);
         assert_eq!(rows[0].1.as_ref().unwrap().command, Command::Flatten);
     }

@@ -58,15 +58,9 @@ impl Default for SimulatorConfig {
 impl SimulatorConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=100_000).contains(&self.symbols) {
-            return Err(format!(
-                "source.symbols must be between 1 and 100000, got {}",
-                self.symbols
-            ));
+            return Err(format!("source.symbols must be between 1 and 100000, got {}", self.symbols));
         }
-        let start = self
-            .start
-            .resolve()
-            .map_err(|e| format!("source.start: {e}"))?;
+        let start = self.start.resolve().map_err(|e| format!("source.start: {e}"))?;
         for (key, v, max) in [
             ("duration_s", self.duration_s, TEN_YEARS_S),
             ("ticks_per_second", self.ticks_per_second, 1e6),
@@ -78,15 +72,10 @@ impl SimulatorConfig {
             within(&format!("source.{key}"), v, max)?;
         }
         if self.duration_s <= 0.0 || self.ticks_per_second <= 0.0 || self.annual_vol <= 0.0 {
-            return Err(
-                "source.duration_s, source.ticks_per_second and source.annual_vol must be positive"
-                    .into(),
-            );
+            return Err("source.duration_s, source.ticks_per_second and source.annual_vol must be positive".into());
         }
         if !(0..=MAX_EVENT_TS / 2).contains(&start) {
-            return Err(format!(
-                "source.start must be between 1970-01-01 and 2100-01-01, got {start} ns"
-            ));
+            return Err(format!("source.start must be between 1970-01-01 and 2100-01-01, got {start} ns"));
         }
         Ok(())
     }
@@ -109,10 +98,7 @@ impl SimulatorConfig {
                 let (b, rest) = (rest % V.len(), rest / V.len());
                 let (c, rest) = (rest % C.len(), rest / C.len());
                 let (d, rest) = (rest % V.len(), rest / V.len());
-                let mut name: String = [C[a], V[b], C[c], V[d]]
-                    .iter()
-                    .map(|&x| x as char)
-                    .collect();
+                let mut name: String = [C[a], V[b], C[c], V[d]].iter().map(|&x| x as char).collect();
                 if rest > 0 {
                     name.push_str(&rest.to_string());
                 }
@@ -182,10 +168,7 @@ pub fn news_schedule(cfg: &SimulatorConfig, names: &[String]) -> Vec<NewsEvent> 
         let headline = templates[rng.below(templates.len())].replace("{T}", &names[s]);
         let jump = direction * cfg.jump_pct / 100.0 * (0.5 + rng.uniform());
         let lead = rng.uniform() * cfg.news_lead_max_s;
-        let body = format!(
-            "{headline}. Market participants reacted to the report on {}.",
-            names[s]
-        );
+        let body = format!("{headline}. Market participants reacted to the report on {}.", names[s]);
         let news = News {
             id: format!("sim-{}-{n}", cfg.seed),
             ts,
@@ -200,19 +183,9 @@ pub fn news_schedule(cfg: &SimulatorConfig, names: &[String]) -> Vec<NewsEvent> 
             let mut repeat = news.clone();
             repeat.ts += (rng.uniform() * 5.0 * SECOND as f64) as Ts;
             repeat.source = "simwire-b".into();
-            events.push(NewsEvent {
-                news: repeat,
-                symbol: Symbol(s as u32),
-                jump: 0.0,
-                jump_ts,
-            });
+            events.push(NewsEvent { news: repeat, symbol: Symbol(s as u32), jump: 0.0, jump_ts });
         }
-        events.push(NewsEvent {
-            news,
-            symbol: Symbol(s as u32),
-            jump,
-            jump_ts,
-        });
+        events.push(NewsEvent { news, symbol: Symbol(s as u32), jump, jump_ts });
     }
     events.sort_by_key(|e| (e.news.ts, e.jump == 0.0));
     events
@@ -277,8 +250,8 @@ impl Path {
         } else {
             0.0
         };
-        self.log_price += self.drift_per_s * drift_s - 0.5 * sigma * sigma * dt_y
-            + sigma * dt_y.sqrt() * self.rng.normal();
+        self.log_price +=
+            self.drift_per_s * drift_s - 0.5 * sigma * sigma * dt_y + sigma * dt_y.sqrt() * self.rng.normal();
         while let Some(&(at, jump)) = self.jumps.last() {
             if at > ts {
                 break;
@@ -300,14 +273,7 @@ impl Path {
             ask = bid + 0.01;
         }
         let size = (self.rng.normal().exp() * 100.0).round().max(1.0);
-        Tick {
-            symbol: self.symbol,
-            ts,
-            price: price.clamp(bid, ask),
-            size,
-            bid: Some(bid),
-            ask: Some(ask),
-        }
+        Tick { symbol: self.symbol, ts, price: price.clamp(bid, ask), size, bid: Some(bid), ask: Some(ask) }
     }
 }
 
@@ -327,22 +293,13 @@ impl TickSimulator {
             .map(Symbol)
             .filter(|s| (s.route() % peers as u64) as usize == index)
             .map(|s| {
-                let mut jumps: Vec<(Ts, f64)> = schedule
-                    .iter()
-                    .filter(|e| e.symbol == s && e.jump != 0.0)
-                    .map(|e| (e.jump_ts, e.jump))
-                    .collect();
+                let mut jumps: Vec<(Ts, f64)> =
+                    schedule.iter().filter(|e| e.symbol == s && e.jump != 0.0).map(|e| (e.jump_ts, e.jump)).collect();
                 jumps.sort_by_key(|j| std::cmp::Reverse(j.0));
                 Path::new(cfg, s, jumps)
             })
             .collect();
-        TickSimulator {
-            paths,
-            slice_start: cfg.start_ts(),
-            end: cfg.end_ts(),
-            slice: Vec::new(),
-            at: 0,
-        }
+        TickSimulator { paths, slice_start: cfg.start_ts(), end: cfg.end_ts(), slice: Vec::new(), at: 0 }
     }
 }
 
@@ -368,11 +325,7 @@ impl EventReader<Tick> for TickSimulator {
                 continue;
             }
             let n = (self.slice.len() - self.at).min(max - taken);
-            out.extend(
-                self.slice[self.at..self.at + n]
-                    .iter()
-                    .map(|t| (t.ts as u64, Ok(t.clone()))),
-            );
+            out.extend(self.slice[self.at..self.at + n].iter().map(|t| (t.ts as u64, Ok(t.clone()))));
             self.at += n;
             taken += n;
         }
@@ -391,25 +344,15 @@ pub struct NewsSimulator {
 
 impl NewsSimulator {
     pub fn new(schedule: &[NewsEvent], index: usize) -> Self {
-        let news: Vec<News> = if index == 0 {
-            schedule.iter().map(|e| e.news.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        NewsSimulator {
-            news: news.into_iter(),
-        }
+        let news: Vec<News> = if index == 0 { schedule.iter().map(|e| e.news.clone()).collect() } else { Vec::new() };
+        NewsSimulator { news: news.into_iter() }
     }
 }
 
 impl EventReader<News> for NewsSimulator {
     fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<News, DeadLetter>)>) -> ReadStatus {
         out.extend(self.news.by_ref().take(max).map(|n| (n.ts as u64, Ok(n))));
-        if self.news.len() == 0 {
-            ReadStatus::Exhausted
-        } else {
-            ReadStatus::More
-        }
+        if self.news.len() == 0 { ReadStatus::Exhausted } else { ReadStatus::More }
     }
 
     fn origin(&self, ts: u64) -> String {
@@ -422,12 +365,7 @@ mod tests {
     use super::*;
 
     fn small() -> SimulatorConfig {
-        SimulatorConfig {
-            symbols: 6,
-            duration_s: 600.0,
-            news_per_hour: 120.0,
-            ..SimulatorConfig::default()
-        }
+        SimulatorConfig { symbols: 6, duration_s: 600.0, news_per_hour: 120.0, ..SimulatorConfig::default() }
     }
 
     fn all_ticks(cfg: &SimulatorConfig, peers: usize) -> Vec<Tick> {
@@ -449,10 +387,10 @@ mod tests {
         let one = all_ticks(&cfg, 1);
         assert_eq!(one, all_ticks(&cfg, 3));
         assert!(one.len() > 6 * 600 * 2, "{} ticks", one.len());
-        assert!(one.iter().all(|t| t.price > 0.0
-            && t.bid.unwrap() <= t.price
-            && t.price <= t.ask.unwrap()
-            && t.size >= 1.0));
+        assert!(
+            one.iter()
+                .all(|t| t.price > 0.0 && t.bid.unwrap() <= t.price && t.price <= t.ask.unwrap() && t.size >= 1.0)
+        );
     }
 
     #[test]
@@ -461,10 +399,7 @@ mod tests {
         let mut sim = TickSimulator::new(&cfg, &[], 0, 1);
         let mut out = Vec::new();
         while sim.read(333, &mut out) != ReadStatus::Exhausted {}
-        assert!(
-            out.windows(2)
-                .all(|w| w[0].1.as_ref().unwrap().ts <= w[1].1.as_ref().unwrap().ts)
-        );
+        assert!(out.windows(2).all(|w| w[0].1.as_ref().unwrap().ts <= w[1].1.as_ref().unwrap().ts));
     }
 
     #[test]
@@ -476,11 +411,7 @@ mod tests {
         for e in &schedule {
             assert!(e.jump_ts >= e.news.ts - 5 * SECOND);
             if e.jump > 0.0 {
-                assert!(
-                    POSITIVE
-                        .iter()
-                        .any(|t| t.replace("{T}", &names[e.symbol.0 as usize]) == e.news.headline)
-                );
+                assert!(POSITIVE.iter().any(|t| t.replace("{T}", &names[e.symbol.0 as usize]) == e.news.headline));
             }
         }
         assert_eq!(names[0], "BABA");

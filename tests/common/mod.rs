@@ -14,21 +14,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// Runs `tradeflow ARGS...` and returns its output (not checking the status).
 pub fn tradeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-        .args(args)
-        .output()
-        .expect("the tradeflow binary runs")
+    Command::new(env!("CARGO_BIN_EXE_tradeflow")).args(args).output().expect("the tradeflow binary runs")
 }
 
 /// Runs `tradeflow run CONFIG --quiet -o OUT EXTRA...` and insists that it succeeds.
 pub fn run_job(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "run",
-        config.to_str().unwrap(),
-        "--quiet",
-        "-o",
-        out.to_str().unwrap(),
-    ];
+    let mut args = vec!["run", config.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     let output = tradeflow(&args);
     assert!(
@@ -57,10 +48,7 @@ impl Table {
         assert!(!parts.is_empty(), "no part files in {}", folder.display());
         let mut batches = Vec::new();
         for part in parts {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap()).unwrap().build().unwrap();
             batches.extend(reader.map(Result::unwrap));
         }
         Table { batches }
@@ -71,48 +59,28 @@ impl Table {
     }
 
     fn column(&self, name: &str) -> impl Iterator<Item = &dyn Array> {
-        self.batches.iter().map(move |b| {
-            b.column_by_name(name)
-                .unwrap_or_else(|| panic!("no column `{name}`"))
-                .as_ref()
-        })
+        self.batches
+            .iter()
+            .map(move |b| b.column_by_name(name).unwrap_or_else(|| panic!("no column `{name}`")).as_ref())
     }
 
     pub fn f64(&self, name: &str) -> Vec<f64> {
         self.column(name)
-            .flat_map(|a| {
-                a.as_primitive::<Float64Type>()
-                    .iter()
-                    .map(|v| v.unwrap_or(f64::NAN))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|a| a.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(f64::NAN)).collect::<Vec<_>>())
             .collect()
     }
 
     pub fn ts(&self, name: &str) -> Vec<i64> {
-        self.column(name)
-            .flat_map(|a| {
-                a.as_primitive::<TimestampNanosecondType>()
-                    .values()
-                    .to_vec()
-            })
-            .collect()
+        self.column(name).flat_map(|a| a.as_primitive::<TimestampNanosecondType>().values().to_vec()).collect()
     }
 
     pub fn u64(&self, name: &str) -> Vec<u64> {
-        self.column(name)
-            .flat_map(|a| a.as_primitive::<UInt64Type>().values().to_vec())
-            .collect()
+        self.column(name).flat_map(|a| a.as_primitive::<UInt64Type>().values().to_vec()).collect()
     }
 
     pub fn text(&self, name: &str) -> Vec<String> {
         self.column(name)
-            .flat_map(|a| {
-                a.as_string::<i32>()
-                    .iter()
-                    .map(|v| v.unwrap_or("").to_owned())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|a| a.as_string::<i32>().iter().map(|v| v.unwrap_or("").to_owned()).collect::<Vec<_>>())
             .collect()
     }
 
@@ -133,13 +101,10 @@ impl Table {
                             DataType::Float64 => {
                                 format!("{:?}", col.as_primitive::<Float64Type>().value(r))
                             }
-                            DataType::UInt64 => {
-                                col.as_primitive::<UInt64Type>().value(r).to_string()
+                            DataType::UInt64 => col.as_primitive::<UInt64Type>().value(r).to_string(),
+                            DataType::Timestamp(..) => {
+                                col.as_primitive::<TimestampNanosecondType>().value(r).to_string()
                             }
-                            DataType::Timestamp(..) => col
-                                .as_primitive::<TimestampNanosecondType>()
-                                .value(r)
-                                .to_string(),
                             DataType::Utf8 => col.as_string::<i32>().value(r).to_owned(),
                             other => panic!("unexpected column type {other}"),
                         }

@@ -16,19 +16,11 @@ pub trait Execute<'scope> {
     /// Fills orders on the paper broker against `ticks`, per symbol. Once both frontiers have
     /// passed an epoch, its orders are opened first, then its ticks are applied in event-time
     /// order; each fill is emitted at the epoch of the tick that filled it.
-    fn paper_broker(
-        self,
-        ticks: StreamVec<'scope, u64, Tick>,
-        params: BrokerParams,
-    ) -> StreamVec<'scope, u64, Fill>;
+    fn paper_broker(self, ticks: StreamVec<'scope, u64, Tick>, params: BrokerParams) -> StreamVec<'scope, u64, Fill>;
 }
 
 impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
-    fn paper_broker(
-        self,
-        ticks: StreamVec<'scope, u64, Tick>,
-        params: BrokerParams,
-    ) -> StreamVec<'scope, u64, Fill> {
+    fn paper_broker(self, ticks: StreamVec<'scope, u64, Tick>, params: BrokerParams) -> StreamVec<'scope, u64, Fill> {
         self.binary_frontier(
             ticks,
             Exchange::new(|o: &Order| o.symbol.route()),
@@ -42,10 +34,9 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
                 move |(input1, frontier1), (input2, frontier2), output| {
                     input1.for_each_stamp(|cap, data| orders.push(&cap, 0, data));
                     input2.for_each_stamp(|cap, data| ticks.push(&cap, 0, data));
-                    while let Some(epoch) = ready_epoch(
-                        [orders.first_epoch(), ticks.first_epoch()],
-                        &[frontier1, frontier2],
-                    ) {
+                    while let Some(epoch) =
+                        ready_epoch([orders.first_epoch(), ticks.first_epoch()], &[frontier1, frontier2])
+                    {
                         if let Some((_, mut batch)) = orders.take(epoch) {
                             batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
                             batch.into_iter().for_each(|o| broker.submit(o));

@@ -18,11 +18,7 @@ pub struct BrokerParams {
 
 impl Default for BrokerParams {
     fn default() -> Self {
-        BrokerParams {
-            latency_ms: 1.0,
-            slippage_bps: 1.0,
-            fee_bps: 0.5,
-        }
+        BrokerParams { latency_ms: 1.0, slippage_bps: 1.0, fee_bps: 0.5 }
     }
 }
 
@@ -55,11 +51,7 @@ pub struct PaperBroker {
 
 impl PaperBroker {
     pub fn new(params: BrokerParams) -> Self {
-        PaperBroker {
-            params,
-            open: Vec::new(),
-            open_count: 0,
-        }
+        PaperBroker { params, open: Vec::new(), open_count: 0 }
     }
 
     pub fn submit(&mut self, order: Order) {
@@ -113,11 +105,7 @@ mod tests {
 
     #[test]
     fn fills_on_the_first_tick_after_the_latency() {
-        let mut broker = PaperBroker::new(BrokerParams {
-            latency_ms: 1.0,
-            slippage_bps: 10.0,
-            fee_bps: 1.0,
-        });
+        let mut broker = PaperBroker::new(BrokerParams { latency_ms: 1.0, slippage_bps: 10.0, fee_bps: 1.0 });
         broker.submit(Order {
             id: "o1".into(),
             account: "a".into(),
@@ -130,14 +118,7 @@ mod tests {
             decision_price: 100.0,
             reason: String::new(),
         });
-        let tick = |ts, price| Tick {
-            symbol: Symbol(0),
-            ts,
-            price,
-            size: 1.0,
-            bid: None,
-            ask: None,
-        };
+        let tick = |ts, price| Tick { symbol: Symbol(0), ts, price, size: 1.0, bid: None, ask: None };
         let mut fills = Vec::new();
         broker.on_tick(&tick(500_000, 100.0), &mut fills);
         assert!(fills.is_empty() && broker.has_open());

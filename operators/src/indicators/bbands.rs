@@ -15,12 +15,7 @@ pub struct Bbands {
 
 impl Bbands {
     pub fn new(period: usize, dev_up: f64, dev_down: f64) -> Self {
-        Bbands {
-            sum: RunningWindow::new(period),
-            sum_sq: RunningWindow::new(period),
-            dev_up,
-            dev_down,
-        }
+        Bbands { sum: RunningWindow::new(period), sum_sq: RunningWindow::new(period), dev_up, dev_down }
     }
 
     #[inline]
@@ -31,11 +26,7 @@ impl Bbands {
         };
         let mid = total / n;
         let variance = total_sq / n - mid * mid;
-        let sd = if ta_is_zero_or_neg(variance) {
-            0.0
-        } else {
-            variance.sqrt()
-        };
+        let sd = if ta_is_zero_or_neg(variance) { 0.0 } else { variance.sqrt() };
         [mid + sd * self.dev_up, mid, mid - sd * self.dev_down]
     }
 }

@@ -16,13 +16,7 @@ pub struct Ema {
 impl Ema {
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Ema {
-            period,
-            k: 2.0 / (period as f64 + 1.0),
-            seen: 0,
-            seed_total: 0.0,
-            value: f64::NAN,
-        }
+        Ema { period, k: 2.0 / (period as f64 + 1.0), seen: 0, seed_total: 0.0, value: f64::NAN }
     }
 
     /// Folds in `x`, returning the EMA once the seed window is full.

@@ -18,13 +18,7 @@ pub struct Macd {
 impl Macd {
     pub fn new(fast: usize, slow: usize, signal: usize) -> Self {
         let (fast, slow) = (fast.min(slow), fast.max(slow));
-        Macd {
-            fast: Ema::new(fast),
-            slow: Ema::new(slow),
-            signal: Ema::new(signal),
-            fast_skip: slow - fast,
-            seen: 0,
-        }
+        Macd { fast: Ema::new(fast), slow: Ema::new(slow), signal: Ema::new(signal), fast_skip: slow - fast, seen: 0 }
     }
 
     /// `[macd, signal, hist]`, NaN while warming up.
@@ -73,9 +67,7 @@ mod tests {
         };
         let slow_e = ema(xs, 0, slow);
         let fast_e = ema(xs, slow - fast, fast);
-        let macd: Vec<f64> = (slow - 1..xs.len())
-            .map(|i| fast_e[i] - slow_e[i])
-            .collect();
+        let macd: Vec<f64> = (slow - 1..xs.len()).map(|i| fast_e[i] - slow_e[i]).collect();
         let sig = ema(&macd, 0, signal);
         let mut out = vec![[f64::NAN; 3]; xs.len()];
         for j in signal - 1..macd.len() {
@@ -86,9 +78,7 @@ mod tests {
 
     #[test]
     fn matches_the_batch_definition() {
-        let xs: Vec<f64> = (0..120)
-            .map(|i| 100.0 + (i as f64 * 0.37).sin() * 5.0 + i as f64 * 0.1)
-            .collect();
+        let xs: Vec<f64> = (0..120).map(|i| 100.0 + (i as f64 * 0.37).sin() * 5.0 + i as f64 * 0.1).collect();
         let mut m = Macd::new(12, 26, 9);
         let expected = batch(&xs, 12, 26, 9);
         for (i, x) in xs.iter().enumerate() {

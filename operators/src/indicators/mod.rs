@@ -51,22 +51,10 @@ pub trait Indicator: Send {
 /// An indicator and its parameters, as named in a config: `ema_20`, `macd_12_26_9`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum IndicatorSpec {
-    Ema {
-        period: usize,
-    },
-    Rsi {
-        period: usize,
-    },
-    Macd {
-        fast: usize,
-        slow: usize,
-        signal: usize,
-    },
-    Bbands {
-        period: usize,
-        dev_up: f64,
-        dev_down: f64,
-    },
+    Ema { period: usize },
+    Rsi { period: usize },
+    Macd { fast: usize, slow: usize, signal: usize },
+    Bbands { period: usize, dev_up: f64, dev_down: f64 },
 }
 
 impl IndicatorSpec {
@@ -80,28 +68,21 @@ impl IndicatorSpec {
                 None => Ok(default),
                 Some(p) => match p.parse::<usize>() {
                     Ok(v) if v >= 1 => Ok(v),
-                    _ => Err(format!(
-                        "indicator `{text}`: parameter {} must be a positive integer, got `{p}`",
-                        i + 1
-                    )),
+                    _ => Err(format!("indicator `{text}`: parameter {} must be a positive integer, got `{p}`", i + 1)),
                 },
             }
         };
         let float = |i: usize, default: f64| -> Result<f64, String> {
             match params.get(i) {
                 None => Ok(default),
-                Some(p) => p
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| format!("indicator `{text}`: parameter {} must be a non-negative number, got `{p}`", i + 1)),
+                Some(p) => p.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                    format!("indicator `{text}`: parameter {} must be a non-negative number, got `{p}`", i + 1)
+                }),
             }
         };
         let arity = |n: usize| -> Result<(), String> {
             if params.len() > n {
-                Err(format!(
-                    "indicator `{text}`: `{name}` takes at most {n} parameters"
-                ))
+                Err(format!("indicator `{text}`: `{name}` takes at most {n} parameters"))
             } else {
                 Ok(())
             }
@@ -109,48 +90,30 @@ impl IndicatorSpec {
         let spec = match name {
             "ema" => {
                 arity(1)?;
-                IndicatorSpec::Ema {
-                    period: int(0, 30)?,
-                }
+                IndicatorSpec::Ema { period: int(0, 30)? }
             }
             "rsi" => {
                 arity(1)?;
-                IndicatorSpec::Rsi {
-                    period: int(0, 14)?,
-                }
+                IndicatorSpec::Rsi { period: int(0, 14)? }
             }
             "macd" => {
                 arity(3)?;
                 let (fast, slow, signal) = (int(0, 12)?, int(1, 26)?, int(2, 9)?);
                 if fast < 2 || slow < 2 {
-                    return Err(format!(
-                        "indicator `{text}`: MACD periods must be at least 2"
-                    ));
+                    return Err(format!("indicator `{text}`: MACD periods must be at least 2"));
                 }
-                IndicatorSpec::Macd {
-                    fast: fast.min(slow),
-                    slow: fast.max(slow),
-                    signal,
-                }
+                IndicatorSpec::Macd { fast: fast.min(slow), slow: fast.max(slow), signal }
             }
             "bbands" => {
                 arity(3)?;
                 let period = int(0, 5)?;
                 if period < 2 {
-                    return Err(format!(
-                        "indicator `{text}`: BBANDS period must be at least 2"
-                    ));
+                    return Err(format!("indicator `{text}`: BBANDS period must be at least 2"));
                 }
-                IndicatorSpec::Bbands {
-                    period,
-                    dev_up: float(1, 2.0)?,
-                    dev_down: float(2, 2.0)?,
-                }
+                IndicatorSpec::Bbands { period, dev_up: float(1, 2.0)?, dev_down: float(2, 2.0)? }
             }
             other => {
-                return Err(format!(
-                    "unknown indicator `{other}` in `{text}`: expected one of ema, rsi, macd, bbands"
-                ));
+                return Err(format!("unknown indicator `{other}` in `{text}`: expected one of ema, rsi, macd, bbands"));
             }
         };
         Ok(spec)
@@ -161,14 +124,12 @@ impl IndicatorSpec {
         let base = self.to_string();
         match self {
             IndicatorSpec::Ema { .. } | IndicatorSpec::Rsi { .. } => vec![base],
-            IndicatorSpec::Macd { .. } => ["macd", "macdsignal", "macdhist"]
-                .iter()
-                .map(|o| format!("{base}_{o}"))
-                .collect(),
-            IndicatorSpec::Bbands { .. } => ["upperband", "middleband", "lowerband"]
-                .iter()
-                .map(|o| format!("{base}_{o}"))
-                .collect(),
+            IndicatorSpec::Macd { .. } => {
+                ["macd", "macdsignal", "macdhist"].iter().map(|o| format!("{base}_{o}")).collect()
+            }
+            IndicatorSpec::Bbands { .. } => {
+                ["upperband", "middleband", "lowerband"].iter().map(|o| format!("{base}_{o}")).collect()
+            }
         }
     }
 
@@ -178,11 +139,7 @@ impl IndicatorSpec {
             IndicatorSpec::Ema { period } => Box::new(Ema::new(period)),
             IndicatorSpec::Rsi { period } => Box::new(Rsi::new(period)),
             IndicatorSpec::Macd { fast, slow, signal } => Box::new(Macd::new(fast, slow, signal)),
-            IndicatorSpec::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => Box::new(Bbands::new(period, dev_up, dev_down)),
+            IndicatorSpec::Bbands { period, dev_up, dev_down } => Box::new(Bbands::new(period, dev_up, dev_down)),
         }
     }
 }
@@ -193,11 +150,7 @@ impl fmt::Display for IndicatorSpec {
             IndicatorSpec::Ema { period } => write!(f, "ema_{period}"),
             IndicatorSpec::Rsi { period } => write!(f, "rsi_{period}"),
             IndicatorSpec::Macd { fast, slow, signal } => write!(f, "macd_{fast}_{slow}_{signal}"),
-            IndicatorSpec::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => write!(f, "bbands_{period}_{dev_up}_{dev_down}"),
+            IndicatorSpec::Bbands { period, dev_up, dev_down } => write!(f, "bbands_{period}_{dev_up}_{dev_down}"),
         }
     }
 }
@@ -211,10 +164,7 @@ pub struct IndicatorSuite {
 
 impl IndicatorSuite {
     pub fn new_checked<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
-        let specs = names
-            .iter()
-            .map(|n| IndicatorSpec::parse(n.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let specs = names.iter().map(|n| IndicatorSpec::parse(n.as_ref())).collect::<Result<Vec<_>, _>>()?;
         let columns: Vec<String> = specs.iter().flat_map(IndicatorSpec::columns).collect();
         for (i, c) in columns.iter().enumerate() {
             if columns[..i].contains(c) {
@@ -235,15 +185,8 @@ impl IndicatorSuite {
 
     /// Fresh state for one symbol.
     pub fn bank(&self) -> IndicatorBank {
-        let indicators = self
-            .specs
-            .iter()
-            .map(|s| (s.build(), s.columns().len()))
-            .collect();
-        IndicatorBank {
-            indicators,
-            width: self.columns.len(),
-        }
+        let indicators = self.specs.iter().map(|s| (s.build(), s.columns().len())).collect();
+        IndicatorBank { indicators, width: self.columns.len() }
     }
 }
 
@@ -271,9 +214,7 @@ mod tests {
 
     #[test]
     fn names_follow_talib() {
-        let set =
-            IndicatorSuite::new_checked(&["ema_20", "rsi_14", "macd_12_26_9", "bbands_20_2_2"])
-                .unwrap();
+        let set = IndicatorSuite::new_checked(&["ema_20", "rsi_14", "macd_12_26_9", "bbands_20_2_2"]).unwrap();
         assert_eq!(
             set.columns(),
             [
@@ -291,25 +232,9 @@ mod tests {
 
     #[test]
     fn bad_specs_name_the_problem() {
-        assert!(
-            IndicatorSpec::parse("emma_3")
-                .unwrap_err()
-                .contains("unknown indicator `emma`")
-        );
-        assert!(
-            IndicatorSpec::parse("ema_x")
-                .unwrap_err()
-                .contains("positive integer")
-        );
-        assert!(
-            IndicatorSpec::parse("rsi_14_2")
-                .unwrap_err()
-                .contains("at most 1")
-        );
-        assert!(
-            IndicatorSuite::new_checked(&["ema_5", "ema_5"])
-                .unwrap_err()
-                .contains("twice")
-        );
+        assert!(IndicatorSpec::parse("emma_3").unwrap_err().contains("unknown indicator `emma`"));
+        assert!(IndicatorSpec::parse("ema_x").unwrap_err().contains("positive integer"));
+        assert!(IndicatorSpec::parse("rsi_14_2").unwrap_err().contains("at most 1"));
+        assert!(IndicatorSuite::new_checked(&["ema_5", "ema_5"]).unwrap_err().contains("twice"));
     }
 }

@@ -15,13 +15,7 @@ pub struct Rsi {
 
 impl Rsi {
     pub fn new(period: usize) -> Self {
-        Rsi {
-            period: period.max(1),
-            prev: f64::NAN,
-            seen: 0,
-            gain: 0.0,
-            loss: 0.0,
-        }
+        Rsi { period: period.max(1), prev: f64::NAN, seen: 0, gain: 0.0, loss: 0.0 }
     }
 
     #[inline]
@@ -63,11 +57,7 @@ impl Rsi {
             self.gain /= n;
         }
         let total = self.gain + self.loss;
-        if ta_is_zero(total) {
-            0.0
-        } else {
-            100.0 * (self.gain / total)
-        }
+        if ta_is_zero(total) { 0.0 } else { 100.0 * (self.gain / total) }
     }
 }
 

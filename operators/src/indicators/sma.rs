@@ -13,12 +13,7 @@ pub struct RunningWindow {
 
 impl RunningWindow {
     pub fn new(period: usize) -> Self {
-        RunningWindow {
-            ring: vec![0.0; period.max(1)],
-            head: 0,
-            count: 0,
-            total: 0.0,
-        }
+        RunningWindow { ring: vec![0.0; period.max(1)], head: 0, count: 0, total: 0.0 }
     }
 
     pub fn period(&self) -> usize {
@@ -50,10 +45,7 @@ mod tests {
     #[test]
     fn totals_the_last_period_values() {
         let mut w = RunningWindow::new(3);
-        let out: Vec<_> = [1.0, 2.0, 3.0, 4.0, 10.0]
-            .iter()
-            .map(|x| w.push(*x))
-            .collect();
+        let out: Vec<_> = [1.0, 2.0, 3.0, 4.0, 10.0].iter().map(|x| w.push(*x)).collect();
         assert_eq!(out, [None, None, Some(6.0), Some(9.0), Some(17.0)]);
     }
 }

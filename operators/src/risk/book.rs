@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Command, Control, Fill, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, Side,
-    Signal, Symbol, Ts,
+    Command, Control, Fill, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, Side, Signal, Symbol, Ts,
 };
 use crate::symbols::SymbolTable;
 
@@ -44,20 +43,13 @@ impl Default for RiskParams {
 impl RiskParams {
     pub fn validate(&self) -> Result<(), String> {
         let frac = |key: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("risk.{key} must be between 0 and 1, got {v}"))
-            }
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("risk.{key} must be between 0 and 1, got {v}")) }
         };
         if self.account.is_empty() {
             return Err("risk.account must not be empty".into());
         }
         if !(self.initial_cash.is_finite() && self.initial_cash > 0.0) {
-            return Err(format!(
-                "risk.initial_cash must be positive, got {}",
-                self.initial_cash
-            ));
+            return Err(format!("risk.initial_cash must be positive, got {}", self.initial_cash));
         }
         frac("position_pct", self.position_pct)?;
         frac("max_position_pct", self.max_position_pct)?;
@@ -70,10 +62,7 @@ impl RiskParams {
             ));
         }
         if !(self.min_order_qty.is_finite() && self.min_order_qty > 0.0) {
-            return Err(format!(
-                "risk.min_order_qty must be positive, got {}",
-                self.min_order_qty
-            ));
+            return Err(format!("risk.min_order_qty must be positive, got {}", self.min_order_qty));
         }
         Ok(())
     }
@@ -110,14 +99,7 @@ pub struct RiskBook {
 
 impl RiskBook {
     pub fn new(params: RiskParams) -> Self {
-        RiskBook {
-            cash: params.initial_cash,
-            params,
-            fees: 0.0,
-            realized: 0.0,
-            holdings: Vec::new(),
-            halted: false,
-        }
+        RiskBook { cash: params.initial_cash, params, fees: 0.0, realized: 0.0, holdings: Vec::new(), halted: false }
     }
 
     fn holding(&mut self, s: Symbol) -> &mut Holding {
@@ -159,8 +141,7 @@ impl RiskBook {
         }
         let mut realized = 0.0;
         if h.qty == 0.0 || h.qty.signum() == q.signum() {
-            h.avg_price =
-                (h.avg_price * h.qty.abs() + fill.price * q.abs()) / (h.qty.abs() + q.abs());
+            h.avg_price = (h.avg_price * h.qty.abs() + fill.price * q.abs()) / (h.qty.abs() + q.abs());
             h.qty += q;
         } else {
             let closing = q.abs().min(h.qty.abs());
@@ -191,11 +172,7 @@ impl RiskBook {
     }
 
     pub fn pnl(&self, ts: Ts) -> Pnl {
-        let unrealized = self
-            .holdings
-            .iter()
-            .map(|h| h.qty * (h.mark - h.avg_price))
-            .sum();
+        let unrealized = self.holdings.iter().map(|h| h.qty * (h.mark - h.avg_price)).sum();
         let gross_exposure = self.holdings.iter().map(|h| (h.qty * h.mark).abs()).sum();
         Pnl {
             account: self.params.account.clone(),
@@ -209,33 +186,11 @@ impl RiskBook {
         }
     }
 
-    fn event(
-        &self,
-        ts: Ts,
-        kind: RiskEventKind,
-        rule: &str,
-        symbol: Option<Symbol>,
-        detail: String,
-    ) -> Decision {
-        Decision::Event(RiskEvent {
-            ts,
-            account: self.params.account.clone(),
-            kind,
-            rule: rule.into(),
-            symbol,
-            detail,
-        })
+    fn event(&self, ts: Ts, kind: RiskEventKind, rule: &str, symbol: Option<Symbol>, detail: String) -> Decision {
+        Decision::Event(RiskEvent { ts, account: self.params.account.clone(), kind, rule: rule.into(), symbol, detail })
     }
 
-    fn order(
-        &mut self,
-        symbols: &SymbolTable,
-        s: Symbol,
-        ts: Ts,
-        qty: f64,
-        price: f64,
-        reason: String,
-    ) -> Decision {
+    fn order(&mut self, symbols: &SymbolTable, s: Symbol, ts: Ts, qty: f64, price: f64, reason: String) -> Decision {
         self.holding(s).pending += qty;
         let side = if qty > 0.0 { Side::Buy } else { Side::Sell };
         Decision::Order(Order {
@@ -260,18 +215,12 @@ impl RiskBook {
         self.mark(sig.symbol, sig.price);
         let equity = self.equity();
         let p = &self.params;
-        let (entry, exit, size_pct, max_pct, min_qty) = (
-            p.entry_threshold,
-            p.exit_threshold,
-            p.position_pct,
-            p.max_position_pct,
-            p.min_order_qty,
-        );
+        let (entry, exit, size_pct, max_pct, min_qty) =
+            (p.entry_threshold, p.exit_threshold, p.position_pct, p.max_position_pct, p.min_order_qty);
         let h = self.holding(sig.symbol);
         let current = h.qty + h.pending;
         let target = if sig.strength.abs() >= entry {
-            sig.strength.signum()
-                * (sig.strength.abs() * size_pct * equity.max(0.0) / sig.price).floor()
+            sig.strength.signum() * (sig.strength.abs() * size_pct * equity.max(0.0) / sig.price).floor()
         } else if sig.strength.abs() < exit {
             0.0
         } else {
@@ -284,13 +233,7 @@ impl RiskBook {
         let reducing = target.abs() < current.abs() && target.signum() * current.signum() >= 0.0;
         if self.halted {
             let detail = format!("kill switch engaged: refused {delta:+} at {}", sig.price);
-            out.push(self.event(
-                sig.ts,
-                RiskEventKind::Rejected,
-                "kill_switch",
-                Some(sig.symbol),
-                detail,
-            ));
+            out.push(self.event(sig.ts, RiskEventKind::Rejected, "kill_switch", Some(sig.symbol), detail));
             return;
         }
         let limit = max_pct * equity;
@@ -300,19 +243,10 @@ impl RiskBook {
                 "position {target:+} x {:.4} = {notional:.2} would exceed max_position_pct {max_pct} x equity {equity:.2} = {limit:.2}",
                 sig.price
             );
-            out.push(self.event(
-                sig.ts,
-                RiskEventKind::Rejected,
-                "max_position",
-                Some(sig.symbol),
-                detail,
-            ));
+            out.push(self.event(sig.ts, RiskEventKind::Rejected, "max_position", Some(sig.symbol), detail));
             return;
         }
-        let reason = format!(
-            "signal {:+.3} ({}); target {target:+}",
-            sig.strength, sig.reasons
-        );
+        let reason = format!("signal {:+.3} ({}); target {target:+}", sig.strength, sig.reasons);
         let order = self.order(symbols, sig.symbol, sig.ts, delta, sig.price, reason);
         out.push(order);
     }
@@ -322,13 +256,7 @@ impl RiskBook {
         match c.command {
             Command::Halt => {
                 self.halted = true;
-                out.push(self.event(
-                    c.ts,
-                    RiskEventKind::Halted,
-                    "kill_switch",
-                    None,
-                    "halt: no new orders".into(),
-                ));
+                out.push(self.event(c.ts, RiskEventKind::Halted, "kill_switch", None, "halt: no new orders".into()));
             }
             Command::Resume => {
                 self.halted = false;
@@ -354,14 +282,8 @@ impl RiskBook {
                     let open = h.qty + h.pending;
                     if open != 0.0 {
                         let mark = h.mark;
-                        let order = self.order(
-                            symbols,
-                            Symbol(i as u32),
-                            c.ts,
-                            -open,
-                            mark,
-                            "flatten (kill switch)".into(),
-                        );
+                        let order =
+                            self.order(symbols, Symbol(i as u32), c.ts, -open, mark, "flatten (kill switch)".into());
                         out.push(order);
                     }
                 }
@@ -375,42 +297,20 @@ mod tests {
     use super::*;
 
     fn fill(side: Side, qty: f64, price: f64) -> Fill {
-        Fill {
-            order_id: "o".into(),
-            account: "a".into(),
-            symbol: Symbol(0),
-            ts: 1,
-            side,
-            qty,
-            price,
-            fee: 1.0,
-        }
+        Fill { order_id: "o".into(), account: "a".into(), symbol: Symbol(0), ts: 1, side, qty, price, fee: 1.0 }
     }
 
     fn signal(strength: f64, price: f64) -> Signal {
-        Signal {
-            symbol: Symbol(0),
-            ts: 10,
-            strength,
-            confidence: 1.0,
-            price,
-            reasons: String::new(),
-        }
+        Signal { symbol: Symbol(0), ts: 10, strength, confidence: 1.0, price, reasons: String::new() }
     }
 
     #[test]
     fn accounting_matches_cash_flow_plus_marks() {
-        let mut book = RiskBook::new(RiskParams {
-            initial_cash: 10_000.0,
-            ..RiskParams::default()
-        });
+        let mut book = RiskBook::new(RiskParams { initial_cash: 10_000.0, ..RiskParams::default() });
         book.apply_fill(&fill(Side::Buy, 10.0, 100.0));
         book.apply_fill(&fill(Side::Buy, 10.0, 110.0));
         let p = book.apply_fill(&fill(Side::Sell, 15.0, 120.0));
-        assert_eq!(
-            (p.qty, p.avg_price, p.realized_pnl),
-            (5.0, 105.0, 15.0 * 15.0)
-        );
+        assert_eq!((p.qty, p.avg_price, p.realized_pnl), (5.0, 105.0, 15.0 * 15.0));
         let p = book.apply_fill(&fill(Side::Sell, 10.0, 100.0));
         assert_eq!((p.qty, p.avg_price), (-5.0, 100.0));
         book.mark(Symbol(0), 90.0);
@@ -423,21 +323,12 @@ mod tests {
 
     #[test]
     fn max_position_rejects_with_the_numbers() {
-        let params = RiskParams {
-            position_pct: 0.10,
-            max_position_pct: 0.05,
-            ..RiskParams::default()
-        };
+        let params = RiskParams { position_pct: 0.10, max_position_pct: 0.05, ..RiskParams::default() };
         let mut book = RiskBook::new(params);
         let mut out = Vec::new();
         book.on_signal(&signal(0.9, 100.0), &SymbolTable::new(["X"]), &mut out);
-        let [Decision::Event(e)] = &out[..] else {
-            panic!("{out:?}")
-        };
-        assert_eq!(
-            (e.kind, e.rule.as_str()),
-            (RiskEventKind::Rejected, "max_position")
-        );
+        let [Decision::Event(e)] = &out[..] else { panic!("{out:?}") };
+        assert_eq!((e.kind, e.rule.as_str()), (RiskEventKind::Rejected, "max_position"));
         assert!(e.detail.contains("50000.00"), "{}", e.detail);
     }
 
@@ -447,22 +338,10 @@ mod tests {
         let mut book = RiskBook::new(RiskParams::default());
         let mut out = Vec::new();
         book.on_signal(&signal(1.0, 100.0), &symbols, &mut out);
-        let [Decision::Order(o)] = &out[..] else {
-            panic!("{out:?}")
-        };
-        assert_eq!(
-            (o.side, o.qty, o.id.as_str()),
-            (Side::Buy, 400.0, "paper-X-10")
-        );
+        let [Decision::Order(o)] = &out[..] else { panic!("{out:?}") };
+        assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Buy, 400.0, "paper-X-10"));
         out.clear();
-        book.on_control(
-            &Control {
-                ts: 11,
-                command: Command::Flatten,
-            },
-            &symbols,
-            &mut out,
-        );
+        book.on_control(&Control { ts: 11, command: Command::Flatten }, &symbols, &mut out);
         assert!(matches!(&out[1], Decision::Order(o) if o.side == Side::Sell && o.qty == 400.0));
         out.clear();
         book.on_signal(&signal(-1.0, 100.0), &symbols, &mut out);

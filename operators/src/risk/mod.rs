@@ -71,29 +71,22 @@ pub trait RiskCheck<'scope> {
 impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
     fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope> {
         let route = route_str(&params.account);
-        let outputs = self.unary_frontier(
-            Exchange::new(move |_: &RiskInput| route),
-            "RiskBook",
-            move |_initial, _info| {
+        let outputs =
+            self.unary_frontier(Exchange::new(move |_: &RiskInput| route), "RiskBook", move |_initial, _info| {
                 let mut stash = EpochStash::<RiskInput>::default();
                 let mut book = RiskBook::new((*params).clone());
                 let mut decisions = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
-                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e))
-                    {
+                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
                         let Some((cap, mut inputs)) = stash.take(epoch) else {
                             break;
                         };
                         inputs.sort_by(|a, b| {
-                            a.order_key()
-                                .cmp(&b.order_key())
-                                .then_with(|| match (a, b) {
-                                    (RiskInput::Fill(x), RiskInput::Fill(y)) => {
-                                        x.order_id.cmp(&y.order_id)
-                                    }
-                                    _ => std::cmp::Ordering::Equal,
-                                })
+                            a.order_key().cmp(&b.order_key()).then_with(|| match (a, b) {
+                                (RiskInput::Fill(x), RiskInput::Fill(y)) => x.order_id.cmp(&y.order_id),
+                                _ => std::cmp::Ordering::Equal,
+                            })
                         });
                         let mut session = output.session(&cap);
                         let mut last_ts = None;
@@ -104,9 +97,7 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                                     decisions.push(Decision::Position(book.apply_fill(f)));
                                     booked = true;
                                 }
-                                RiskInput::Control(c) => {
-                                    book.on_control(c, &symbols, &mut decisions)
-                                }
+                                RiskInput::Control(c) => book.on_control(c, &symbols, &mut decisions),
                                 RiskInput::Mark { symbol, ts, price } => {
                                     book.mark(*symbol, *price);
                                     last_ts = Some(last_ts.map_or(*ts, |t: Ts| t.max(*ts)));
@@ -117,21 +108,14 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                             session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
                         }
                         if booked {
-                            let ts = inputs
-                                .iter()
-                                .map(|i| i.order_key().1)
-                                .max()
-                                .into_iter()
-                                .chain(last_ts)
-                                .max();
+                            let ts = inputs.iter().map(|i| i.order_key().1).max().into_iter().chain(last_ts).max();
                             if let Some(ts) = ts {
                                 session.give(RiskOutput::Pnl(book.pnl(ts)));
                             }
                         }
                     }
                 }
-            },
-        );
+            });
         RiskStreams {
             orders: outputs.clone().flat_map(|o| match o {
                 RiskOutput::Decision(Decision::Order(x)) => Some(x),

@@ -128,10 +128,8 @@ const WORDS: &[(&str, f64)] = &[
     ("shortfall", -0.5),
 ];
 
-const NEGATIONS: &[&str] = &[
-    "not", "no", "never", "without", "fails", "failed", "isn't", "wasn't", "didn't", "doesn't",
-    "won't",
-];
+const NEGATIONS: &[&str] =
+    &["not", "no", "never", "without", "fails", "failed", "isn't", "wasn't", "didn't", "doesn't", "won't"];
 
 const INTENSIFIERS: &[(&str, f64)] = &[
     ("sharply", 1.5),
@@ -154,10 +152,7 @@ pub struct Lexicon {
 
 impl Default for Lexicon {
     fn default() -> Self {
-        Lexicon {
-            words: WORDS.iter().copied().collect(),
-            intensifiers: INTENSIFIERS.iter().copied().collect(),
-        }
+        Lexicon { words: WORDS.iter().copied().collect(), intensifiers: INTENSIFIERS.iter().copied().collect() }
     }
 }
 
@@ -234,19 +229,13 @@ impl Lexicon {
     fn normalize(sum: f64, hits: usize) -> Scored {
         // VADER-style squashing keeps a pile of weak words below one strong one.
         let score = sum / (sum * sum + 1.0).sqrt();
-        let confidence = if hits == 0 {
-            0.0
-        } else {
-            1.0 - 0.5f64.powi(hits as i32)
-        };
+        let confidence = if hits == 0 { 0.0 } else { 1.0 - 0.5f64.powi(hits as i32) };
         Scored { score, confidence }
     }
 }
 
 fn mentions(sentence: &str, ticker: &str) -> bool {
-    sentence
-        .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-'))
-        .any(|w| w == ticker)
+    sentence.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-')).any(|w| w == ticker)
 }
 
 #[cfg(test)]
@@ -261,10 +250,7 @@ mod tests {
         assert!(lex.score("ACME did not beat estimates").score < 0.0);
         let plain = lex.score("ACME shares fall").score;
         let sharp = lex.score("ACME shares fall sharply").score;
-        assert!(
-            plain < 0.0 && plain == sharp,
-            "the intensifier precedes the word it scales"
-        );
+        assert!(plain < 0.0 && plain == sharp, "the intensifier precedes the word it scales");
         assert!(lex.score("ACME shares sharply fall").score < plain);
         assert_eq!(lex.score("ACME holds annual meeting").confidence, 0.0);
     }

@@ -55,58 +55,50 @@ impl<'scope> ScoreNews<'scope> for StreamVec<'scope, u64, News> {
         symbols: Arc<SymbolTable>,
         dedupe_window: Ts,
     ) -> StreamVec<'scope, u64, Sentiment> {
-        self.unary_frontier(
-            Exchange::new(|n: &News| route_str(&n.id)),
-            "Sentiment",
-            move |_initial, _info| {
-                let mut stash = EpochStash::<News>::default();
-                let mut seen: HashSet<String> = HashSet::new();
-                let mut seen_order: VecDeque<(Ts, String)> = VecDeque::new();
-                let mut text = String::new();
-                move |(input, frontier), output| {
-                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
-                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e))
-                    {
-                        let Some((cap, mut batch)) = stash.take(epoch) else {
-                            break;
-                        };
-                        batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
-                        let mut session = output.session(&cap);
-                        for news in batch {
-                            while seen_order
-                                .front()
-                                .is_some_and(|(ts, _)| *ts < news.ts - dedupe_window)
-                            {
-                                if let Some((_, id)) = seen_order.pop_front() {
-                                    seen.remove(&id);
-                                }
+        self.unary_frontier(Exchange::new(|n: &News| route_str(&n.id)), "Sentiment", move |_initial, _info| {
+            let mut stash = EpochStash::<News>::default();
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut seen_order: VecDeque<(Ts, String)> = VecDeque::new();
+            let mut text = String::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    let Some((cap, mut batch)) = stash.take(epoch) else {
+                        break;
+                    };
+                    batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
+                    let mut session = output.session(&cap);
+                    for news in batch {
+                        while seen_order.front().is_some_and(|(ts, _)| *ts < news.ts - dedupe_window) {
+                            if let Some((_, id)) = seen_order.pop_front() {
+                                seen.remove(&id);
                             }
-                            if !seen.insert(news.id.clone()) {
-                                continue;
-                            }
-                            seen_order.push_back((news.ts, news.id.clone()));
-                            text.clear();
-                            text.push_str(&news.headline);
-                            text.push_str(". ");
-                            text.push_str(&news.body);
-                            for &symbol in &news.symbols {
-                                let started = Instant::now();
-                                let scored = lexicon.score_for(&text, symbols.name(symbol));
-                                session.give(Sentiment {
-                                    news_id: news.id.clone(),
-                                    symbol,
-                                    ts: news.ts,
-                                    score: scored.score,
-                                    confidence: scored.confidence,
-                                    model: Lexicon::MODEL.to_owned(),
-                                    latency_ns: started.elapsed().as_nanos() as i64,
-                                    cost_usd: 0.0,
-                                });
-                            }
+                        }
+                        if !seen.insert(news.id.clone()) {
+                            continue;
+                        }
+                        seen_order.push_back((news.ts, news.id.clone()));
+                        text.clear();
+                        text.push_str(&news.headline);
+                        text.push_str(". ");
+                        text.push_str(&news.body);
+                        for &symbol in &news.symbols {
+                            let started = Instant::now();
+                            let scored = lexicon.score_for(&text, symbols.name(symbol));
+                            session.give(Sentiment {
+                                news_id: news.id.clone(),
+                                symbol,
+                                ts: news.ts,
+                                score: scored.score,
+                                confidence: scored.confidence,
+                                model: Lexicon::MODEL.to_owned(),
+                                latency_ns: started.elapsed().as_nanos() as i64,
+                                cost_usd: 0.0,
+                            });
                         }
                     }
                 }
-            },
-        )
+            }
+        })
     }
 }
