@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 use tradeflow::config::{JobConfig, JobPlan};
-use tradeflow::job::{RunOptions, RunSummary, run};
+use tradeflow::job::{RunOptions, RunSummary, STREAMS, run};
 
 #[derive(Parser)]
 #[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
@@ -60,20 +60,7 @@ fn print_summary(s: &RunSummary) {
     let count = |k: &str| s.rows.get(k).copied().unwrap_or(0);
     println!("{}: finished in {:.2} s on {} worker(s) x {} process(es)", s.name, s.wall_s, s.workers, s.processes);
     println!("  ticks        {:>12}  ({} symbols, {:.0} ticks/s)", s.ticks, s.symbols, s.ticks_per_s);
-    for stream in [
-        "news",
-        "bars_1s",
-        "bars_1m",
-        "indicators",
-        "sentiment",
-        "signals",
-        "orders",
-        "fills",
-        "positions",
-        "pnl",
-        "risk_events",
-        "dead_letters",
-    ] {
+    for stream in STREAMS.iter().filter(|s| **s != "ticks") {
         println!("  {stream:<12} {:>12}", count(stream));
     }
     match &s.final_pnl {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use common::{Table, run_job, write_config};
+use tradeflow::job::STREAMS;
 
 const SLIPPAGE_BPS: f64 = 2.0;
 const FEE_BPS: f64 = 1.0;
@@ -189,21 +190,7 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     assert!(rules.iter().any(|r| r == "max_position"), "position_pct above max_position_pct must be refused");
 
     // Identical outputs with 1 and 2 workers (latency is a wall-clock measurement).
-    for stream in [
-        "ticks",
-        "news",
-        "bars_1s",
-        "bars_1m",
-        "indicators",
-        "sentiment",
-        "signals",
-        "orders",
-        "fills",
-        "positions",
-        "pnl",
-        "risk_events",
-        "dead_letters",
-    ] {
+    for stream in STREAMS {
         let a = Table::read(&one, stream).sorted_rows(&["latency_ns"]);
         let b = Table::read(&two, stream).sorted_rows(&["latency_ns"]);
         assert_eq!(a.len(), b.len(), "{stream}: row count differs between 1 and 2 workers");
