@@ -4,18 +4,36 @@
 //! no allocation per update. Values are NaN until TA-Lib would give one.
 
 mod bbands;
+mod directional;
 mod ema;
+mod ma;
 mod macd;
+mod momentum;
+mod oscillators;
+mod registry;
+mod regression;
 mod rsi;
 mod sma;
+mod volatility;
+mod volume;
+mod window;
 
 use std::fmt;
 
 pub use bbands::Bbands;
+pub use directional::{Adx, Adxr, Di, Dx};
 pub use ema::Ema;
+pub use ma::{Dema, Kama, Sma, T3, Tema, Trima, Wma};
 pub use macd::Macd;
+pub use momentum::{Cmo, Mom, PriceOscillator, Roc, Trix};
+pub use oscillators::{Aroon, Bop, Cci, Mfi, Stoch, StochF, StochRsi, UltOsc, Willr};
+pub use registry::{Definition, INDICATORS, Param};
+pub use regression::{LinearReg, Midpoint};
 pub use rsi::Rsi;
 pub use sma::RunningWindow;
+pub use volatility::{Atr, StdDev, TRange, Variance, true_range};
+pub use volume::{Ad, AdOsc, Obv};
+pub use window::{Extreme, Ring};
 
 /// TA-Lib's epsilon for its zero tests (TA-Lib 0.6 and later; 0.4 used 1e-8).
 pub(crate) const TA_EPSILON: f64 = 0.00000000000001;
@@ -48,110 +66,81 @@ pub trait Indicator: Send {
     fn update(&mut self, bar: &Ohlcv, out: &mut [f64]);
 }
 
-/// An indicator and its parameters, as named in a config: `ema_20`, `macd_12_26_9`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum IndicatorSpec {
-    Ema { period: usize },
-    Rsi { period: usize },
-    Macd { fast: usize, slow: usize, signal: usize },
-    Bbands { period: usize, dev_up: f64, dev_down: f64 },
+/// An indicator and its parameters, as named in a config: TA-Lib's function name in lower case,
+/// then its parameters joined by `_` (`ema_20`, `macd_12_26_9`, `bbands_20_2_2`); parameters
+/// left out take TA-Lib's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndicatorSpec {
+    definition: &'static Definition,
+    params: Vec<f64>,
 }
 
 impl IndicatorSpec {
-    /// Parses TA-Lib's lower-case function name followed by its parameters joined by `_`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = text.split('_');
-        let name = parts.next().unwrap_or_default();
-        let params: Vec<&str> = parts.collect();
-        let int = |i: usize, default: usize| -> Result<usize, String> {
-            match params.get(i) {
-                None => Ok(default),
-                Some(p) => match p.parse::<usize>() {
-                    Ok(v) if v >= 1 => Ok(v),
-                    _ => Err(format!("indicator `{text}`: parameter {} must be a positive integer, got `{p}`", i + 1)),
-                },
-            }
-        };
-        let float = |i: usize, default: f64| -> Result<f64, String> {
-            match params.get(i) {
-                None => Ok(default),
-                Some(p) => p.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
-                    format!("indicator `{text}`: parameter {} must be a non-negative number, got `{p}`", i + 1)
-                }),
-            }
-        };
-        let arity = |n: usize| -> Result<(), String> {
-            if params.len() > n {
-                Err(format!("indicator `{text}`: `{name}` takes at most {n} parameters"))
-            } else {
-                Ok(())
-            }
-        };
-        let spec = match name {
-            "ema" => {
-                arity(1)?;
-                IndicatorSpec::Ema { period: int(0, 30)? }
-            }
-            "rsi" => {
-                arity(1)?;
-                IndicatorSpec::Rsi { period: int(0, 14)? }
-            }
-            "macd" => {
-                arity(3)?;
-                let (fast, slow, signal) = (int(0, 12)?, int(1, 26)?, int(2, 9)?);
-                if fast < 2 || slow < 2 {
-                    return Err(format!("indicator `{text}`: MACD periods must be at least 2"));
-                }
-                IndicatorSpec::Macd { fast: fast.min(slow), slow: fast.max(slow), signal }
-            }
-            "bbands" => {
-                arity(3)?;
-                let period = int(0, 5)?;
-                if period < 2 {
-                    return Err(format!("indicator `{text}`: BBANDS period must be at least 2"));
-                }
-                IndicatorSpec::Bbands { period, dev_up: float(1, 2.0)?, dev_down: float(2, 2.0)? }
-            }
-            other => {
-                return Err(format!("unknown indicator `{other}` in `{text}`: expected one of ema, rsi, macd, bbands"));
-            }
-        };
-        Ok(spec)
+        // The longest name that prefixes the text wins (`linearreg_slope` over `linearreg`).
+        let definition = INDICATORS
+            .iter()
+            .filter(|d| text == d.name || text.strip_prefix(d.name).is_some_and(|rest| rest.starts_with('_')))
+            .max_by_key(|d| d.name.len())
+            .ok_or_else(|| {
+                let name = text.split('_').next().unwrap_or_default();
+                format!("unknown indicator `{name}` in `{text}`: see the README's indicator table for the names")
+            })?;
+        let rest = text[definition.name.len()..].strip_prefix('_').unwrap_or("");
+        let given: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('_').collect() };
+        if given.len() > definition.params.len() {
+            return Err(format!(
+                "indicator `{text}`: `{}` takes at most {} parameters ({})",
+                definition.name,
+                definition.params.len(),
+                definition.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let mut params = Vec::with_capacity(definition.params.len());
+        for (i, param) in definition.params.iter().enumerate() {
+            let value = match given.get(i) {
+                None => param.default,
+                Some(g) => param
+                    .parse(g)
+                    .map_err(|e| format!("indicator `{text}`: parameter {} ({}) {e}", i + 1, param.name))?,
+            };
+            params.push(value);
+        }
+        (definition.check)(&params).map_err(|e| format!("indicator `{text}`: {e}"))?;
+        Ok(IndicatorSpec { definition, params })
+    }
+
+    pub fn definition(&self) -> &'static Definition {
+        self.definition
     }
 
     /// Output column names: the spec's name, then TA-Lib's output name for multi-output functions.
     pub fn columns(&self) -> Vec<String> {
         let base = self.to_string();
-        match self {
-            IndicatorSpec::Ema { .. } | IndicatorSpec::Rsi { .. } => vec![base],
-            IndicatorSpec::Macd { .. } => {
-                ["macd", "macdsignal", "macdhist"].iter().map(|o| format!("{base}_{o}")).collect()
-            }
-            IndicatorSpec::Bbands { .. } => {
-                ["upperband", "middleband", "lowerband"].iter().map(|o| format!("{base}_{o}")).collect()
-            }
+        match self.definition.outputs {
+            [] | [_] => vec![base],
+            outputs => outputs.iter().map(|o| format!("{base}_{o}")).collect(),
         }
+    }
+
+    /// Bars without a value at the start (TA-Lib's lookback).
+    pub fn lookback(&self) -> usize {
+        (self.definition.lookback)(&self.params)
     }
 
     /// A fresh state machine for this spec.
     pub fn build(&self) -> Box<dyn Indicator> {
-        match *self {
-            IndicatorSpec::Ema { period } => Box::new(Ema::new(period)),
-            IndicatorSpec::Rsi { period } => Box::new(Rsi::new(period)),
-            IndicatorSpec::Macd { fast, slow, signal } => Box::new(Macd::new(fast, slow, signal)),
-            IndicatorSpec::Bbands { period, dev_up, dev_down } => Box::new(Bbands::new(period, dev_up, dev_down)),
-        }
+        (self.definition.build)(&self.params)
     }
 }
 
 impl fmt::Display for IndicatorSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IndicatorSpec::Ema { period } => write!(f, "ema_{period}"),
-            IndicatorSpec::Rsi { period } => write!(f, "rsi_{period}"),
-            IndicatorSpec::Macd { fast, slow, signal } => write!(f, "macd_{fast}_{slow}_{signal}"),
-            IndicatorSpec::Bbands { period, dev_up, dev_down } => write!(f, "bbands_{period}_{dev_up}_{dev_down}"),
+        f.write_str(self.definition.name)?;
+        for value in &self.params {
+            write!(f, "_{value}")?;
         }
+        Ok(())
     }
 }
 
@@ -233,8 +222,19 @@ mod tests {
     #[test]
     fn bad_specs_name_the_problem() {
         assert!(IndicatorSpec::parse("emma_3").unwrap_err().contains("unknown indicator `emma`"));
-        assert!(IndicatorSpec::parse("ema_x").unwrap_err().contains("positive integer"));
+        assert!(IndicatorSpec::parse("ema_x").unwrap_err().contains("must be a number"));
+        assert!(IndicatorSpec::parse("ema_2.5").unwrap_err().contains("must be an integer"));
         assert!(IndicatorSpec::parse("rsi_14_2").unwrap_err().contains("at most 1"));
+        assert!(IndicatorSpec::parse("ema_0").unwrap_err().contains("at least 1"));
         assert!(IndicatorSuite::new_checked(&["ema_5", "ema_5"]).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn defaults_and_longest_names() {
+        assert_eq!(IndicatorSpec::parse("sma").unwrap().to_string(), "sma_30");
+        assert_eq!(IndicatorSpec::parse("linearreg_slope").unwrap().to_string(), "linearreg_slope_14");
+        assert_eq!(IndicatorSpec::parse("stoch").unwrap().columns(), ["stoch_5_3_3_slowk", "stoch_5_3_3_slowd"]);
+        assert_eq!(IndicatorSpec::parse("t3_5_0.7").unwrap().to_string(), "t3_5_0.7");
+        assert_eq!(IndicatorSpec::parse("adxr_14").unwrap().lookback(), 40);
     }
 }

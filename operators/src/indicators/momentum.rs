@@ -1,0 +1,162 @@
+//! Momentum: CMO, ROC, MOM, APO, PPO, TRIX (RSI and MACD have their own files).
+
+use super::{Ema, Indicator, Ohlcv, Ring, Sma, ta_is_zero};
+
+/// Chande momentum oscillator, smoothed like TA-Lib's RSI. Lookback `n`.
+#[derive(Clone, Debug)]
+pub struct Cmo {
+    n: usize,
+    prev: f64,
+    seen: usize,
+    gain: f64,
+    loss: f64,
+}
+
+impl Cmo {
+    pub fn new(n: usize) -> Self {
+        Cmo { n: n.max(1), prev: f64::NAN, seen: 0, gain: 0.0, loss: 0.0 }
+    }
+}
+
+impl Indicator for Cmo {
+    fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let x = bar.close;
+        self.seen += 1;
+        let change = x - self.prev;
+        self.prev = x;
+        let n = self.n as f64;
+        out[0] = f64::NAN;
+        if self.seen == 1 {
+            return;
+        }
+        if self.seen <= self.n + 1 {
+            if change < 0.0 {
+                self.loss -= change
+            } else {
+                self.gain += change
+            }
+            if self.seen <= self.n {
+                return;
+            }
+            self.loss /= n;
+            self.gain /= n;
+        } else {
+            self.loss *= n - 1.0;
+            self.gain *= n - 1.0;
+            if change < 0.0 {
+                self.loss -= change
+            } else {
+                self.gain += change
+            }
+            self.loss /= n;
+            self.gain /= n;
+        }
+        let total = self.gain + self.loss;
+        out[0] = if ta_is_zero(total) { 0.0 } else { 100.0 * ((self.gain - self.loss) / total) };
+    }
+}
+
+/// Rate of change in percent, `(x / x[n] - 1) * 100`. Lookback `n`.
+#[derive(Clone, Debug)]
+pub struct Roc(Ring);
+
+impl Roc {
+    pub fn new(n: usize) -> Self {
+        Roc(Ring::new(n.max(1) + 1))
+    }
+}
+
+impl Indicator for Roc {
+    fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.0.push(bar.close);
+        out[0] = if !self.0.is_full() {
+            f64::NAN
+        } else {
+            let then = self.0.back(self.0.len() - 1);
+            if then != 0.0 { ((bar.close / then) - 1.0) * 100.0 } else { 0.0 }
+        };
+    }
+}
+
+/// Momentum, `x - x[n]`. Lookback `n`.
+#[derive(Clone, Debug)]
+pub struct Mom(Ring);
+
+impl Mom {
+    pub fn new(n: usize) -> Self {
+        Mom(Ring::new(n.max(1) + 1))
+    }
+}
+
+impl Indicator for Mom {
+    fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.0.push(bar.close);
+        out[0] = if self.0.is_full() { bar.close - self.0.back(self.0.len() - 1) } else { f64::NAN };
+    }
+}
+
+/// Absolute (APO) or percentage (PPO) price oscillator of two simple averages (TA-Lib's
+/// default MA type). Lookback `slow - 1`.
+#[derive(Clone, Debug)]
+pub struct PriceOscillator {
+    fast: Sma,
+    slow: Sma,
+    percent: bool,
+}
+
+impl PriceOscillator {
+    pub fn new(fast: usize, slow: usize, percent: bool) -> Self {
+        let (fast, slow) = (fast.min(slow), fast.max(slow));
+        PriceOscillator { fast: Sma::new(fast), slow: Sma::new(slow), percent }
+    }
+}
+
+impl Indicator for PriceOscillator {
+    fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let (fast, slow) = (self.fast.push(bar.close), self.slow.push(bar.close));
+        out[0] = if slow.is_nan() {
+            f64::NAN
+        } else if !self.percent {
+            fast - slow
+        } else if ta_is_zero(slow) {
+            0.0
+        } else {
+            ((fast - slow) / slow) * 100.0
+        };
+    }
+}
+
+/// TRIX: the one-bar rate of change, in percent, of a triple EMA. Lookback `3 (n - 1) + 1`.
+#[derive(Clone, Debug)]
+pub struct Trix {
+    emas: [Ema; 3],
+    prev: f64,
+}
+
+impl Trix {
+    pub fn new(n: usize) -> Self {
+        Trix { emas: [Ema::new(n), Ema::new(n), Ema::new(n)], prev: f64::NAN }
+    }
+}
+
+impl Indicator for Trix {
+    fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let mut x = bar.close;
+        for ema in &mut self.emas {
+            if x.is_nan() {
+                break;
+            }
+            x = ema.push(x);
+        }
+        out[0] = if x.is_nan() || self.prev.is_nan() {
+            f64::NAN
+        } else if self.prev != 0.0 {
+            ((x / self.prev) - 1.0) * 100.0
+        } else {
+            0.0
+        };
+        if !x.is_nan() {
+            self.prev = x;
+        }
+    }
+}
