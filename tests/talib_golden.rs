@@ -88,3 +88,11 @@ fn every_talib_indicator_has_golden_coverage_and_its_lookback() {
         assert_eq!(first, spec.lookback(), "{column}: lookback");
     }
 }
+
+#[test]
+fn the_readme_documents_every_indicator() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let missing: Vec<&str> =
+        INDICATORS.iter().map(|d| d.name).filter(|n| !readme.contains(&format!("| `{n}` |"))).collect();
+    assert!(missing.is_empty(), "README's indicator table lacks {missing:?} (regenerate it from the registry)");
+}
