@@ -79,6 +79,8 @@ SPECS = {
     "linearreg_slope_14": lambda o, h, l, c, v: talib.LINEARREG_SLOPE(c, 14),
     "midpoint_14": lambda o, h, l, c, v: talib.MIDPOINT(c, 14),
     "midprice_14": lambda o, h, l, c, v: talib.MIDPRICE(h, l, 14),
+    "sar_0.02_0.2": lambda o, h, l, c, v: talib.SAR(h, l, 0.02, 0.2),
+    "sar_0.05_0.3": lambda o, h, l, c, v: talib.SAR(h, l, 0.05, 0.3),
 }
 OUTPUTS = {
     "macd": ["macd", "macdsignal", "macdhist"],

@@ -13,6 +13,7 @@ mod oscillators;
 mod registry;
 mod regression;
 mod rsi;
+mod sar;
 mod sma;
 mod volatility;
 mod volume;
@@ -30,6 +31,7 @@ pub use oscillators::{Aroon, Bop, Cci, Mfi, Stoch, StochF, StochRsi, UltOsc, Wil
 pub use registry::{Definition, INDICATORS, Param};
 pub use regression::{LinearReg, Midpoint};
 pub use rsi::Rsi;
+pub use sar::Sar;
 pub use sma::RunningWindow;
 pub use volatility::{Atr, StdDev, TRange, Variance, true_range};
 pub use volume::{Ad, AdOsc, Obv};

@@ -487,4 +487,13 @@ pub static INDICATORS: &[Definition] = &[
         lookback: |p| n(p, 0) - 1,
         check: ok,
     },
+    Definition {
+        name: "sar",
+        description: "parabolic stop and reverse",
+        params: &[Param::factor("acceleration", 0.02, 1.0), Param::factor("maximum", 0.2, 1.0)],
+        outputs: &["real"],
+        build: |p| Box::new(Sar::new(p[0], p[1])),
+        lookback: |_| 1,
+        check: ok,
+    },
 ];
