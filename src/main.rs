@@ -43,6 +43,18 @@ enum Command {
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
     },
+    /// Compute indicators for every bar of a CSV or Parquet file (columns ts,symbol,open,high,low,close,volume).
+    Indicators {
+        /// Bars: CSV or Parquet, several symbols may be interleaved.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write: CSV or Parquet, by extension.
+        #[arg(long)]
+        output: PathBuf,
+        /// Comma-separated indicator names (e.g. `rsi_14,macd_12_26_9`); default: all at TA-Lib's defaults.
+        #[arg(long)]
+        set: Option<String>,
+    },
     /// Check a job config and say precisely what is wrong, without running anything.
     Validate {
         /// The job config (TOML).
@@ -95,6 +107,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Indicators { input, output, set } => {
+            match tradeflow::commands::indicators::run(&input, &output, set.as_deref()) {
+                Ok((bars, columns)) => {
+                    println!("{}: {bars} bars, {columns} indicator columns", output.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Validate { config } => match load(&config) {
             Ok(plan) => {
                 println!(

@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+mod common;
+
+use common::matches_talib;
 use tradeflow_operators::indicators::{INDICATORS, IndicatorSpec, IndicatorSuite, Ohlcv};
 
 const INPUTS: [&str; 6] = ["random_walk", "flat", "gaps_and_jumps", "tiny_prices", "huge_prices", "zero_volume"];
@@ -50,16 +53,8 @@ fn indicators_match_talib_on_every_golden_input() {
                     (!got.is_nan()).then(|| format!("row {row}: TA-Lib has no value yet, we gave {got}"))
                 } else {
                     let expected: f64 = cell.parse().unwrap();
-                    let mut tolerance = (1e-9 * expected.abs()).max(1e-12);
-                    if column.starts_with("linearreg_slope") {
-                        // A slope is a small difference of large sums: TA-Lib 0.8's value carries
-                        // rounding of the price level (2e-12 off the exact least-squares slope on
-                        // the random walk, which ours matches to 1e-16), so its tolerance is
-                        // relative to the price level, not to the slope.
-                        tolerance = tolerance.max(1e-9 * ohlcv.close.abs() / 14.0);
-                    }
                     checked += 1;
-                    (got.is_nan() || (got - expected).abs() > tolerance)
+                    (!matches_talib(column, got, expected, ohlcv.close))
                         .then(|| format!("row {row}: got {got}, TA-Lib {expected} (diff {:e})", got - expected))
                 };
                 if let Some(p) = problem {

@@ -125,3 +125,13 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The golden comparison rule: within 1e-9 relative (1e-12 absolute near zero) of TA-Lib; a
+/// slope is compared to the price level (see tests/talib_golden.rs and the README).
+pub fn matches_talib(column: &str, got: f64, expected: f64, close: f64) -> bool {
+    let mut tolerance = (1e-9 * expected.abs()).max(1e-12);
+    if column.starts_with("linearreg_slope") {
+        tolerance = tolerance.max(1e-9 * close.abs() / 14.0);
+    }
+    !got.is_nan() && (got - expected).abs() <= tolerance
+}

@@ -1,0 +1,3 @@
+//! Batch commands that run the dataflow's own state machines over a file.
+
+pub mod indicators;
