@@ -27,8 +27,8 @@ fn interleaved_symbols_get_talibs_numbers_each() {
     let mut w = csv::Writer::from_path(dir.path().join("bars.csv")).unwrap();
     w.write_record(&in_header).unwrap();
     let mut order = Vec::new();
-    for i in 0..walk.len() {
-        w.write_record(&walk[i]).unwrap();
+    for (i, row) in walk.iter().enumerate() {
+        w.write_record(row).unwrap();
         order.push(("GOLD", i));
         if let Some(row) = flat.get(i) {
             let mut row = row.clone();
