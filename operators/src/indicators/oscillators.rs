@@ -140,8 +140,8 @@ impl Indicator for Cci {
             return;
         }
         let n = self.0.len();
-        let mean = (0..n).map(|i| self.0.back(i)).sum::<f64>() / n as f64;
-        let deviation: f64 = (0..n).map(|i| (self.0.back(i) - mean).abs()).sum();
+        let mean = self.0.iter().sum::<f64>() / n as f64;
+        let deviation: f64 = self.0.iter().map(|x| (x - mean).abs()).sum();
         let distance = tp - mean;
         out[0] = if distance != 0.0 && deviation != 0.0 { distance / (0.015 * (deviation / n as f64)) } else { 0.0 };
     }

@@ -28,12 +28,12 @@ impl Indicator for LinearReg {
         // TA-Lib 0.8 uses; the textbook `n Σxy - Σx Σy` loses digits to cancellation.
         let n = self.ring.len();
         let nf = n as f64;
-        let mean_y = (0..n).rev().map(|age| self.ring.back(age)).sum::<f64>() / nf;
+        let mean_y = self.ring.iter().sum::<f64>() / nf;
         let mean_x = (nf - 1.0) / 2.0;
         let (mut sxy, mut sxx) = (0.0, 0.0);
-        for age in (0..n).rev() {
-            let dx = age as f64 - mean_x;
-            sxy += dx * (self.ring.back(age) - mean_y);
+        for (i, y) in self.ring.iter().enumerate() {
+            let dx = (n - 1 - i) as f64 - mean_x;
+            sxy += dx * (y - mean_y);
             sxx += dx * dx;
         }
         // Per bar forward in time: x counts backwards.

@@ -34,9 +34,9 @@ impl Variance {
         if !self.0.is_full() {
             return f64::NAN;
         }
-        let n = self.0.len();
-        let mean = (0..n).rev().map(|age| self.0.back(age)).sum::<f64>() / n as f64;
-        (0..n).rev().map(|age| (self.0.back(age) - mean).powi(2)).sum::<f64>() / n as f64
+        let n = self.0.len() as f64;
+        let mean = self.0.iter().sum::<f64>() / n;
+        self.0.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n
     }
 }
 

@@ -38,6 +38,15 @@ impl Ring {
         out
     }
 
+    /// The values oldest first, without index arithmetic per element.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
+        let split = if self.is_full() { self.head } else { 0 };
+        let filled = self.count.min(self.values.len());
+        let (newer, older) = self.values[..filled.max(split)].split_at(split);
+        older.iter().chain(newer).copied()
+    }
+
     /// The value `age` steps back (0 = newest).
     #[inline]
     pub fn back(&self, age: usize) -> f64 {
@@ -106,6 +115,11 @@ mod tests {
         assert_eq!((r.back(0), r.back(2)), (3.0, 1.0));
         assert_eq!(r.push(4.0), Some(1.0));
         assert_eq!(r.back(2), 2.0);
+        assert_eq!(r.iter().collect::<Vec<_>>(), [2.0, 3.0, 4.0]);
+        let mut partial = Ring::new(4);
+        partial.push(5.0);
+        partial.push(6.0);
+        assert_eq!(partial.iter().collect::<Vec<_>>(), [5.0, 6.0]);
     }
 
     #[test]
