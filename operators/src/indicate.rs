@@ -57,6 +57,7 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
                         }
                         let bank = banks[s].get_or_insert_with(|| suite.bank());
                         let ohlcv = Ohlcv {
+                            ts: bar.end,
                             open: bar.open,
                             high: bar.high,
                             low: bar.low,

@@ -19,7 +19,7 @@ fn bars_strategy() -> impl Strategy<Value = Vec<Ohlcv>> {
             rows.into_iter()
                 .map(|(close, up, down, open_at, volume)| {
                     let (high, low) = (close * (1.0 + up), close * (1.0 - down));
-                    Ohlcv { open: low + (high - low) * open_at, high, low, close, volume }
+                    Ohlcv { ts: 0, open: low + (high - low) * open_at, high, low, close, volume }
                 })
                 .collect()
         },
@@ -37,7 +37,7 @@ fn by_definition(name: &str, window: &[Ohlcv]) -> f64 {
     match name {
         "sma_10" => mean,
         "wma_10" => closes.iter().enumerate().map(|(i, c)| (i + 1) as f64 * c).sum::<f64>() / (n * (n + 1.0) / 2.0),
-        "var_10" => closes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n,
+        "var_10_1" => closes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n,
         "midprice_10" => (highest + lowest) / 2.0,
         "willr_10" => {
             if highest == lowest {
@@ -45,6 +45,15 @@ fn by_definition(name: &str, window: &[Ohlcv]) -> f64 {
             } else {
                 -100.0 * (highest - last.close) / (highest - lowest)
             }
+        }
+        "zscore_10" => {
+            let sd = (closes.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / n).sqrt();
+            if sd > 0.0 { (last.close - mean) / sd } else { 0.0 }
+        }
+        "donchian_10_upperband" => highest,
+        "support_10_1" => {
+            let band = lowest * 1.01;
+            window.iter().filter(|b| b.low <= band).count() as f64 / n
         }
         "linearreg_10" => {
             let mx = (n - 1.0) / 2.0;
@@ -60,14 +69,43 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
+    fn realized_vol_vwap_and_breaks_equal_their_definitions(bars in bars_strategy()) {
+        let suite = IndicatorSuite::new_checked(&["realvol_5", "vwap", "resistance_break_5"]).unwrap();
+        let mut bank = suite.bank();
+        let mut values = Vec::new();
+        let day = 86_400_000_000_000i64;
+        for (i, bar) in bars.iter().enumerate() {
+            // Two sessions: the bars after the 50th fall on the next UTC day.
+            let ts = if i < 50 { (i as i64 + 1) * 60_000_000_000 } else { day + (i as i64 + 1) * 60_000_000_000 };
+            bank.update(&Ohlcv { ts, ..*bar }, &mut values);
+            let realvol = if i < 5 { f64::NAN } else {
+                (bars[i - 4..=i].iter().zip(&bars[i - 5..i]).map(|(b, a)| (b.close / a.close).ln().powi(2)).sum::<f64>() / 5.0).sqrt()
+            };
+            let session = if i < 50 { &bars[..=i] } else { &bars[50..=i] };
+            let volume: f64 = session.iter().map(|b| b.volume).sum();
+            let tp = |b: &Ohlcv| (b.high + b.low + b.close) / 3.0;
+            let vwap = if volume > 0.0 { session.iter().map(|b| tp(b) * b.volume).sum::<f64>() / volume } else { tp(bar) };
+            let brk = if i < 5 { f64::NAN } else {
+                let prior = bars[i - 5..i].iter().map(|b| b.high).fold(f64::MIN, f64::max);
+                if bar.close > prior { (bar.close / prior - 1.0) * 100.0 } else { 0.0 }
+            };
+            for (k, want) in [realvol, vwap, brk].into_iter().enumerate() {
+                let got = values[k];
+                prop_assert!((got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-9 * want.abs().max(1.0), "{} at {}: {} vs {}", suite.columns()[k], i, got, want);
+            }
+        }
+    }
+
+    #[test]
     fn streaming_equals_the_definition_over_every_prefix(bars in bars_strategy()) {
-        let names = ["sma_10", "wma_10", "var_10", "midprice_10", "willr_10", "linearreg_10"];
-        let suite = IndicatorSuite::new_checked(&names).unwrap();
+        let names = ["sma_10", "wma_10", "var_10_1", "midprice_10", "willr_10", "linearreg_10", "zscore_10", "donchian_10_upperband", "support_10_1"];
+        let suite = IndicatorSuite::new_checked(&["sma_10", "wma_10", "var_10_1", "midprice_10", "willr_10", "linearreg_10", "zscore_10", "donchian_10", "support_10_1"]).unwrap();
         let mut bank = suite.bank();
         let mut values = Vec::new();
         for (i, bar) in bars.iter().enumerate() {
             bank.update(bar, &mut values);
-            for (k, name) in names.iter().enumerate() {
+            for name in names {
+                let k = suite.index_of(name).unwrap();
                 if i + 1 < 10 {
                     prop_assert!(values[k].is_nan(), "{} at {}: value before the lookback", name, i);
                     continue;

@@ -69,7 +69,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<BarRow>> {
         if field(1).is_empty() {
             bail!("{}:{line}: column `symbol` is empty", path.display());
         }
-        let ohlcv = Ohlcv { open: num(2)?, high: num(3)?, low: num(4)?, close: num(5)?, volume: num(6)? };
+        let ohlcv = Ohlcv { ts, open: num(2)?, high: num(3)?, low: num(4)?, close: num(5)?, volume: num(6)? };
         bars.push(BarRow { ts, symbol: field(1).to_owned(), ohlcv });
     }
     Ok(bars)
@@ -118,7 +118,7 @@ fn read_parquet(path: &Path) -> anyhow::Result<Vec<BarRow>> {
             bars.push(BarRow {
                 ts: ts[i],
                 symbol: symbols.value(i).to_owned(),
-                ohlcv: Ohlcv { open, high, low, close, volume },
+                ohlcv: Ohlcv { ts: ts[i], open, high, low, close, volume },
             });
         }
     }

@@ -6,6 +6,7 @@
 mod bbands;
 mod directional;
 mod ema;
+mod extra;
 mod ma;
 mod macd;
 mod momentum;
@@ -24,6 +25,7 @@ use std::fmt;
 pub use bbands::Bbands;
 pub use directional::{Adx, Adxr, Di, Dx};
 pub use ema::Ema;
+pub use extra::{Donchian, Keltner, RealizedVol, ResistanceBreak, SessionVwap, SupportStrength, ZScore};
 pub use ma::{Dema, Kama, Sma, T3, Tema, Trima, Wma};
 pub use macd::Macd;
 pub use momentum::{Cmo, Mom, PriceOscillator, Roc, Trix};
@@ -55,6 +57,8 @@ pub(crate) fn ta_is_zero_or_neg(v: f64) -> bool {
 /// The bar fields indicators read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Ohlcv {
+    /// Event time of the bar (its end), ns: sessions are UTC days.
+    pub ts: i64,
     pub open: f64,
     pub high: f64,
     pub low: f64,

@@ -46,6 +46,8 @@ pub struct Definition {
     pub(super) build: fn(&[f64]) -> Box<dyn Indicator>,
     pub(super) lookback: fn(&[f64]) -> usize,
     pub(super) check: fn(&[f64]) -> Result<(), String>,
+    /// Defined by TA-Lib (and checked against it), or tradeflow's own.
+    pub talib: bool,
 }
 
 impl PartialEq for Definition {
@@ -79,6 +81,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Sma::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "ema",
@@ -88,6 +91,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Ema::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "wma",
@@ -97,6 +101,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Wma::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "dema",
@@ -106,6 +111,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Dema::new(n(p, 0))),
         lookback: |p| 2 * (n(p, 0) - 1),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "tema",
@@ -115,6 +121,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Tema::new(n(p, 0))),
         lookback: |p| 3 * (n(p, 0) - 1),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "trima",
@@ -124,6 +131,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Trima::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "kama",
@@ -133,6 +141,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Kama::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "t3",
@@ -142,6 +151,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(T3::new(n(p, 0), p[1])),
         lookback: |p| 6 * (n(p, 0) - 1),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "rsi",
@@ -151,6 +161,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Rsi::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "cmo",
@@ -160,6 +171,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Cmo::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "roc",
@@ -169,6 +181,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Roc::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "mom",
@@ -178,6 +191,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Mom::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "apo",
@@ -187,6 +201,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(PriceOscillator::new(n(p, 0), n(p, 1), false)),
         lookback: |p| n(p, 0).max(n(p, 1)) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "ppo",
@@ -196,6 +211,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(PriceOscillator::new(n(p, 0), n(p, 1), true)),
         lookback: |p| n(p, 0).max(n(p, 1)) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "trix",
@@ -205,6 +221,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Trix::new(n(p, 0))),
         lookback: |p| 3 * (n(p, 0) - 1) + 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "macd",
@@ -218,6 +235,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Macd::new(n(p, 0), n(p, 1), n(p, 2))),
         lookback: |p| n(p, 0).max(n(p, 1)) - 1 + n(p, 2) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "bbands",
@@ -231,6 +249,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Bbands::new(n(p, 0), p[1], p[2])),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "stddev",
@@ -240,6 +259,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(StdDev::new(n(p, 0), p[1])),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "var",
@@ -249,6 +269,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Variance::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "trange",
@@ -258,6 +279,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |_| Box::new(TRange::new()),
         lookback: |_| 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "atr",
@@ -267,6 +289,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Atr::new(n(p, 0), false)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "natr",
@@ -276,6 +299,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Atr::new(n(p, 0), true)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "plus_di",
@@ -285,6 +309,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Di::new(n(p, 0), true)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "minus_di",
@@ -294,6 +319,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Di::new(n(p, 0), false)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "dx",
@@ -303,6 +329,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Dx::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "adx",
@@ -312,6 +339,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Adx::new(n(p, 0))),
         lookback: |p| 2 * n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "adxr",
@@ -321,6 +349,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Adxr::new(n(p, 0))),
         lookback: |p| 3 * n(p, 0) - 2,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "stoch",
@@ -334,6 +363,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Stoch::new(n(p, 0), n(p, 1), n(p, 2))),
         lookback: |p| n(p, 0) - 1 + n(p, 1) - 1 + n(p, 2) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "stochf",
@@ -343,6 +373,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(StochF::new(n(p, 0), n(p, 1))),
         lookback: |p| n(p, 0) - 1 + n(p, 1) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "stochrsi",
@@ -356,6 +387,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(StochRsi::new(n(p, 0), n(p, 1), n(p, 2))),
         lookback: |p| n(p, 0) + n(p, 1) - 1 + n(p, 2) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "willr",
@@ -365,6 +397,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Willr::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "cci",
@@ -374,6 +407,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Cci::new(n(p, 0))),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "mfi",
@@ -383,6 +417,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Mfi::new(n(p, 0))),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "ultosc",
@@ -396,6 +431,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(UltOsc::new(n(p, 0), n(p, 1), n(p, 2))),
         lookback: |p| n(p, 0).max(n(p, 1)).max(n(p, 2)),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "aroon",
@@ -405,6 +441,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Aroon::new(n(p, 0), false)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "aroonosc",
@@ -414,6 +451,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Aroon::new(n(p, 0), true)),
         lookback: |p| n(p, 0),
         check: ok,
+        talib: true,
     },
     Definition {
         name: "bop",
@@ -423,6 +461,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |_| Box::new(Bop),
         lookback: |_| 0,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "obv",
@@ -432,6 +471,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |_| Box::new(Obv::default()),
         lookback: |_| 0,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "ad",
@@ -441,6 +481,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |_| Box::new(Ad::default()),
         lookback: |_| 0,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "adosc",
@@ -450,6 +491,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(AdOsc::new(n(p, 0), n(p, 1))),
         lookback: |p| n(p, 0).max(n(p, 1)) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "linearreg",
@@ -459,6 +501,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(LinearReg::new(n(p, 0), false)),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "linearreg_slope",
@@ -468,6 +511,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(LinearReg::new(n(p, 0), true)),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "midpoint",
@@ -477,6 +521,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Midpoint::new(n(p, 0), true)),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "midprice",
@@ -486,6 +531,7 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Midpoint::new(n(p, 0), false)),
         lookback: |p| n(p, 0) - 1,
         check: ok,
+        talib: true,
     },
     Definition {
         name: "sar",
@@ -495,5 +541,76 @@ pub static INDICATORS: &[Definition] = &[
         build: |p| Box::new(Sar::new(p[0], p[1])),
         lookback: |_| 1,
         check: ok,
+        talib: true,
+    },
+    Definition {
+        name: "vwap",
+        description: "session VWAP of the typical price, sessions are UTC days",
+        params: NONE,
+        outputs: &["real"],
+        build: |_| Box::new(SessionVwap::default()),
+        lookback: |_| 0,
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "realvol",
+        description: "realized volatility per bar, RMS of log returns",
+        params: &[Param::period("timeperiod", 20.0, 1.0)],
+        outputs: &["real"],
+        build: |p| Box::new(RealizedVol::new(n(p, 0))),
+        lookback: |p| n(p, 0),
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "zscore",
+        description: "rolling z-score of the close",
+        params: &[Param::period("timeperiod", 20.0, 2.0)],
+        outputs: &["real"],
+        build: |p| Box::new(ZScore::new(n(p, 0))),
+        lookback: |p| n(p, 0) - 1,
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "keltner",
+        description: "Keltner channel, EMA plus and minus mult x ATR",
+        params: &[Param::period("timeperiod", 20.0, 2.0), Param::factor("mult", 2.0, 100.0)],
+        outputs: &["upperband", "middleband", "lowerband"],
+        build: |p| Box::new(Keltner::new(n(p, 0), p[1])),
+        lookback: |p| n(p, 0),
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "donchian",
+        description: "Donchian channel, highest high and lowest low",
+        params: &[Param::period("timeperiod", 20.0, 1.0)],
+        outputs: &["upperband", "middleband", "lowerband"],
+        build: |p| Box::new(Donchian::new(n(p, 0))),
+        lookback: |p| n(p, 0) - 1,
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "support",
+        description: "support strength, share of bars with lows near the window's low",
+        params: &[Param::period("timeperiod", 50.0, 2.0), Param::factor("tolerance_pct", 1.0, 100.0)],
+        outputs: &["real"],
+        build: |p| Box::new(SupportStrength::new(n(p, 0), p[1])),
+        lookback: |p| n(p, 0) - 1,
+        check: ok,
+        talib: false,
+    },
+    Definition {
+        name: "resistance_break",
+        description: "percent the close lies above the prior n bars' highest high",
+        params: &[Param::period("timeperiod", 50.0, 1.0)],
+        outputs: &["real"],
+        build: |p| Box::new(ResistanceBreak::new(n(p, 0))),
+        lookback: |p| n(p, 0),
+        check: ok,
+        talib: false,
     },
 ];

@@ -100,6 +100,11 @@ impl Extreme {
     pub fn is_full(&self) -> bool {
         self.seen >= self.len
     }
+
+    /// The current extreme and its age, without adding a value.
+    pub fn peek(&self) -> (f64, u64) {
+        self.deque.front().map_or((f64::NAN, 0), |&(j, v)| (v, self.seen - 1 - j))
+    }
 }
 
 #[cfg(test)]
