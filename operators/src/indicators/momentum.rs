@@ -1,58 +1,26 @@
 //! Momentum: CMO, ROC, MOM, APO, PPO, TRIX (RSI and MACD have their own files).
 
+use super::rsi::GainLoss;
 use super::{Ema, Indicator, Ohlcv, Ring, Sma, ta_is_zero};
 
-/// Chande momentum oscillator, smoothed like TA-Lib's RSI. Lookback `n`.
+/// Chande momentum oscillator, `100 (gain - loss) / (gain + loss)` with RSI's smoothing.
+/// Lookback `n`.
 #[derive(Clone, Debug)]
-pub struct Cmo {
-    n: usize,
-    prev: f64,
-    seen: usize,
-    gain: f64,
-    loss: f64,
-}
+pub struct Cmo(GainLoss);
 
 impl Cmo {
     pub fn new(n: usize) -> Self {
-        Cmo { n: n.max(1), prev: f64::NAN, seen: 0, gain: 0.0, loss: 0.0 }
+        Cmo(GainLoss::new(n))
     }
 }
 
 impl Indicator for Cmo {
     fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        let x = bar.close;
-        self.seen += 1;
-        let change = x - self.prev;
-        self.prev = x;
-        let n = self.n as f64;
-        out[0] = f64::NAN;
-        if self.seen == 1 {
-            return;
-        }
-        if self.seen <= self.n + 1 {
-            if change < 0.0 {
-                self.loss -= change
-            } else {
-                self.gain += change
-            }
-            if self.seen <= self.n {
-                return;
-            }
-            self.loss /= n;
-            self.gain /= n;
-        } else {
-            self.loss *= n - 1.0;
-            self.gain *= n - 1.0;
-            if change < 0.0 {
-                self.loss -= change
-            } else {
-                self.gain += change
-            }
-            self.loss /= n;
-            self.gain /= n;
-        }
-        let total = self.gain + self.loss;
-        out[0] = if ta_is_zero(total) { 0.0 } else { 100.0 * ((self.gain - self.loss) / total) };
+        out[0] = match self.0.push(bar.close) {
+            None => f64::NAN,
+            Some((gain, loss)) if ta_is_zero(gain + loss) => 0.0,
+            Some((gain, loss)) => 100.0 * ((gain - loss) / (gain + loss)),
+        };
     }
 }
 

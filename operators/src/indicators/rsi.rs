@@ -2,10 +2,10 @@
 
 use super::{Indicator, Ohlcv, ta_is_zero};
 
-/// RSI over `period` changes. Lookback `period`: the first value comes with the
-/// `period + 1`-th price.
+/// Average gain and average loss of the last `period` changes, Wilder-smoothed and seeded by
+/// plain averages, in TA-Lib's order of operations (shared by RSI and CMO).
 #[derive(Clone, Debug)]
-pub struct Rsi {
+pub(super) struct GainLoss {
     period: usize,
     prev: f64,
     seen: usize,
@@ -13,51 +13,55 @@ pub struct Rsi {
     loss: f64,
 }
 
+impl GainLoss {
+    pub(super) fn new(period: usize) -> Self {
+        GainLoss { period: period.max(1), prev: f64::NAN, seen: 0, gain: 0.0, loss: 0.0 }
+    }
+
+    fn add(&mut self, change: f64) {
+        if change < 0.0 { self.loss -= change } else { self.gain += change }
+    }
+
+    /// `(average gain, average loss)` once `period` changes have been seen.
+    #[inline]
+    pub(super) fn push(&mut self, x: f64) -> Option<(f64, f64)> {
+        self.seen += 1;
+        let change = x - self.prev;
+        self.prev = x;
+        if self.seen == 1 {
+            return None;
+        }
+        let n = self.period as f64;
+        if self.seen <= self.period {
+            self.add(change);
+            return None;
+        }
+        if self.seen > self.period + 1 {
+            self.loss *= n - 1.0;
+            self.gain *= n - 1.0;
+        }
+        self.add(change);
+        self.loss /= n;
+        self.gain /= n;
+        Some((self.gain, self.loss))
+    }
+}
+
+/// RSI over `period` changes. Lookback `period`: the first value comes with the
+/// `period + 1`-th price.
+#[derive(Clone, Debug)]
+pub struct Rsi(GainLoss);
+
 impl Rsi {
     pub fn new(period: usize) -> Self {
-        Rsi { period: period.max(1), prev: f64::NAN, seen: 0, gain: 0.0, loss: 0.0 }
+        Rsi(GainLoss::new(period))
     }
 
     #[inline]
     pub fn push(&mut self, x: f64) -> f64 {
-        self.seen += 1;
-        let first = self.seen == 1;
-        let change = x - self.prev;
-        self.prev = x;
-        if first {
-            return f64::NAN;
-        }
-        let n = self.period as f64;
-        if self.seen <= self.period {
-            // Seed: plain sums of gains and losses.
-            if change < 0.0 {
-                self.loss -= change
-            } else {
-                self.gain += change
-            }
-            return f64::NAN;
-        }
-        if self.seen == self.period + 1 {
-            if change < 0.0 {
-                self.loss -= change
-            } else {
-                self.gain += change
-            }
-            self.loss /= n;
-            self.gain /= n;
-        } else {
-            self.loss *= n - 1.0;
-            self.gain *= n - 1.0;
-            if change < 0.0 {
-                self.loss -= change
-            } else {
-                self.gain += change
-            }
-            self.loss /= n;
-            self.gain /= n;
-        }
-        let total = self.gain + self.loss;
-        if ta_is_zero(total) { 0.0 } else { 100.0 * (self.gain / total) }
+        let Some((gain, loss)) = self.0.push(x) else { return f64::NAN };
+        let total = gain + loss;
+        if ta_is_zero(total) { 0.0 } else { 100.0 * (gain / total) }
     }
 }
 
