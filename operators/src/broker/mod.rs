@@ -47,6 +47,8 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
                         if !broker.has_open() {
                             continue;
                         }
+                        // Only the ticks that can fill something, in event-time order per symbol.
+                        batch.retain(|t| broker.has_open_for(t.symbol));
                         batch.sort_by_key(|t| (t.symbol, t.ts));
                         for tick in &batch {
                             broker.on_tick(tick, &mut fills);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Fill, Order, SECOND, Tick};
+use crate::event::{Fill, Order, SECOND, Symbol, Tick};
 
 /// Execution parameters, as written in the job config's `[broker]` section.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,6 +67,11 @@ impl PaperBroker {
         self.open_count > 0
     }
 
+    /// Whether an order of `symbol` is waiting for a tick.
+    pub fn has_open_for(&self, symbol: Symbol) -> bool {
+        self.open.get(symbol.0 as usize).is_some_and(|orders| !orders.is_empty())
+    }
+
     /// Fills every open order of the tick's symbol that the tick may fill, in order of arrival.
     pub fn on_tick(&mut self, tick: &Tick, fills: &mut Vec<Fill>) {
         let Some(orders) = self.open.get_mut(tick.symbol.0 as usize) else {
@@ -101,7 +106,7 @@ impl PaperBroker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{OrderKind, Side, Symbol};
+    use crate::event::{OrderKind, Side};
 
     #[test]
     fn fills_on_the_first_tick_after_the_latency() {
