@@ -6,4 +6,5 @@ pub mod config;
 pub mod connectors;
 pub mod job;
 pub mod progress;
+pub mod report;
 pub mod timefmt;

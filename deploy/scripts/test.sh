@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-echo "== reference packages (TA-Lib)"
+echo "== reference packages (TA-Lib, empyrical)"
 venv=target/pyenv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
@@ -20,6 +20,8 @@ golden=$(mktemp -d)
 trap 'rm -rf "$golden"' EXIT
 "$venv/bin/python" tests/golden/generate_talib.py "$golden/talib"
 diff -r -q "$golden/talib" tests/golden/talib
+"$venv/bin/python" tests/golden/generate_perf.py "$golden/perf"
+diff -r -q "$golden/perf" tests/golden/perf
 
 echo "== format"
 cargo fmt --all -- --check

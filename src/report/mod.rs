@@ -1,0 +1,3 @@
+//! Reports over a finished run: performance statistics of a return series (the tearsheet).
+
+pub mod stats;
