@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use tradeflow::config::{JobConfig, JobPlan};
-use tradeflow::job::{RunOptions, RunSummary, STREAMS, run};
+use tradeflow::job::{MANIFEST, RunOptions, RunSummary, STREAMS, run};
+use tradeflow::report::tearsheet::{Period, render, tearsheet};
 
 #[derive(Parser)]
 #[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
@@ -55,6 +57,14 @@ enum Command {
         #[arg(long)]
         set: Option<String>,
     },
+    /// Print a finished run's tearsheet and write it to RUN_DIR/report.json.
+    Report {
+        /// The run's output folder.
+        run_dir: PathBuf,
+        /// Sampling period of the returns: 1m or 1d (default: 1d for runs of 20 days or more).
+        #[arg(long)]
+        period: Option<String>,
+    },
     /// Check a job config and say precisely what is wrong, without running anything.
     Validate {
         /// The job config (TOML).
@@ -100,6 +110,22 @@ fn print_summary(s: &RunSummary) {
     );
 }
 
+/// The tearsheet of a run folder, written to `report.json` and returned as text.
+fn report(run_dir: &Path, period: Option<&str>) -> anyhow::Result<String> {
+    let period = period.map(Period::parse).transpose().map_err(anyhow::Error::msg)?;
+    let manifest = run_dir.join(MANIFEST);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&manifest).with_context(|| format!("{}: not a tradeflow run", manifest.display()))?,
+    )
+    .with_context(|| format!("{}: unreadable", manifest.display()))?;
+    let initial =
+        summary["initial_cash"].as_f64().with_context(|| format!("{}: no initial_cash", manifest.display()))?;
+    let sheet = tearsheet(run_dir, initial, period)?;
+    let json = serde_json::to_string_pretty(&sheet)?;
+    std::fs::write(run_dir.join("report.json"), json)?;
+    Ok(format!("tearsheet of {}\n{}", run_dir.display(), render(&sheet)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -107,6 +133,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Report { run_dir, period } => match report(&run_dir, period.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Indicators { input, output, set } => {
             match tradeflow::commands::indicators::run(&input, &output, set.as_deref()) {
                 Ok((bars, columns)) => {
@@ -147,6 +183,12 @@ fn main() -> ExitCode {
             match run(plan, &opts) {
                 Ok(summary) => {
                     print_summary(&summary);
+                    if summary.final_pnl.is_some() {
+                        match report(&summary.output_dir, None) {
+                            Ok(text) => print!("{text}"),
+                            Err(e) => eprintln!("warning: no tearsheet: {e:#}"),
+                        }
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -1,0 +1,66 @@
+//! `tradeflow report` on a finished run: the tearsheet's figures follow from the run's own
+//! P&L rows, and a folder that is not a run is refused clearly.
+
+mod common;
+
+use common::{Table, run_job, tradeflow, write_config};
+use tradeflow::report::stats::performance;
+
+#[test]
+fn the_tearsheet_follows_from_the_runs_equity_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "r.toml",
+        "[job]\nname = \"r\"\n[source]\nkind = \"simulator\"\nsymbols = 6\nduration_s = 3600\nnews_per_hour = 60\n[risk]\ninitial_cash = 500000\n",
+    );
+    let run = dir.path().join("run");
+    let out = run_job(&config, &run, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tearsheet of"), "run ends with the tearsheet");
+    let report = tradeflow(&["report", run.to_str().unwrap(), "--period", "1m"]);
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("Sharpe") && text.contains("VaR / CVaR 99%"), "{text}");
+
+    // Recompute from the pnl rows: the last equity of each minute, returns from the initial cash.
+    let pnl = Table::read(&run, "pnl");
+    let mut rows: Vec<(i64, f64)> = pnl.ts("ts").into_iter().zip(pnl.f64("equity")).collect();
+    rows.sort_by_key(|r| r.0);
+    let mut closes: Vec<(i64, f64)> = Vec::new();
+    for (ts, equity) in rows {
+        match closes.last_mut() {
+            Some(last) if last.0 == ts / 60_000_000_000 => last.1 = equity,
+            _ => closes.push((ts / 60_000_000_000, equity)),
+        }
+    }
+    let mut prev = 500_000.0;
+    let returns: Vec<f64> = closes
+        .iter()
+        .map(|(_, e)| {
+            let r = e / prev - 1.0;
+            prev = *e;
+            r
+        })
+        .collect();
+    let want = performance(&returns, 252.0 * 390.0);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let got = &json["performance"];
+    assert_eq!(got["periods"].as_u64().unwrap() as usize, returns.len());
+    for key in ["total_return", "sharpe", "max_drawdown", "var_95"] {
+        let (g, w) = (got[key].as_f64().unwrap(), serde_json::to_value(&want).unwrap()[key].as_f64().unwrap());
+        assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{key}: {g} vs {w}");
+    }
+    let final_equity = json["final_equity"].as_f64().unwrap();
+    assert!((json["performance"]["total_return"].as_f64().unwrap() - (final_equity / 500_000.0 - 1.0)).abs() < 1e-12);
+}
+
+#[test]
+fn a_folder_that_is_not_a_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tradeflow(&["report", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a tradeflow run"));
+    let out = tradeflow(&["report", dir.path().to_str().unwrap(), "--period", "1w"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use 1m or 1d"));
+}
