@@ -51,6 +51,15 @@ fn the_tearsheet_follows_from_the_runs_equity_curve() {
         let (g, w) = (got[key].as_f64().unwrap(), serde_json::to_value(&want).unwrap()[key].as_f64().unwrap());
         assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{key}: {g} vs {w}");
     }
+    // Exposure and turnover from their definitions.
+    let (equity, gross) = (pnl.f64("equity"), pnl.f64("gross_exposure"));
+    let exposure = equity.iter().zip(&gross).map(|(e, g)| g / e).sum::<f64>() / equity.len() as f64;
+    let fills = Table::read(&run, "fills");
+    let traded: f64 = fills.f64("qty").iter().zip(fills.f64("price")).map(|(q, p)| q * p).sum();
+    let turnover = traded / (equity.iter().sum::<f64>() / equity.len() as f64);
+    assert!((json["exposure"].as_f64().unwrap() - exposure).abs() < 1e-12, "exposure");
+    assert!((json["turnover"].as_f64().unwrap() - turnover).abs() < 1e-9 * turnover, "turnover");
+    assert!(turnover > 0.0 && exposure > 0.0 && exposure < 1.0);
     let final_equity = json["final_equity"].as_f64().unwrap();
     assert!((json["performance"]["total_return"].as_f64().unwrap() - (final_equity / 500_000.0 - 1.0)).abs() < 1e-12);
 }

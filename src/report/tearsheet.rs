@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampNanosecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -52,15 +53,20 @@ pub struct Tearsheet {
     pub end: String,
     pub initial_equity: f64,
     pub final_equity: f64,
+    /// Mean over the P&L rows of gross exposure / equity: how much of the capital was at work.
+    pub exposure: f64,
+    /// Traded notional (sum of |qty x price| over all fills) / mean equity: how many times the
+    /// capital changed hands over the run.
+    pub turnover: f64,
     pub performance: Performance,
 }
 
-/// The equity curve of a run: (event time, equity), in time order.
-pub fn equity_curve(run: &Path) -> anyhow::Result<Vec<(i64, f64)>> {
-    let folder = run.join("pnl");
-    let mut curve = Vec::new();
+/// Every record batch of one of a run's outputs, across its part files.
+fn batches(run: &Path, stream: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    let folder = run.join(stream);
     let entries =
-        std::fs::read_dir(&folder).with_context(|| format!("{}: not a run folder (no pnl/)", run.display()))?;
+        std::fs::read_dir(&folder).with_context(|| format!("{}: not a run folder (no {stream}/)", run.display()))?;
+    let mut out = Vec::new();
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "parquet") {
@@ -70,14 +76,35 @@ pub fn equity_curve(run: &Path) -> anyhow::Result<Vec<(i64, f64)>> {
             .and_then(|b| b.build())
             .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
         for batch in reader {
-            let batch = batch?;
-            let (Some(ts), Some(equity)) = (batch.column_by_name("ts"), batch.column_by_name("equity")) else {
-                bail!("{}: expected `ts` and `equity` columns", path.display());
-            };
-            let ts = ts.as_primitive_opt::<TimestampNanosecondType>().context("`ts` is not a timestamp")?;
-            let equity = equity.as_primitive_opt::<Float64Type>().context("`equity` is not a number")?;
-            curve.extend(ts.values().iter().copied().zip(equity.values().iter().copied()));
+            out.push(batch.with_context(|| format!("{}: reading a row group", path.display()))?);
         }
+    }
+    Ok(out)
+}
+
+/// One float column of a batch.
+fn floats<'a>(batch: &'a RecordBatch, name: &str, stream: &str) -> anyhow::Result<&'a [f64]> {
+    let col = batch.column_by_name(name).with_context(|| format!("{stream}: no `{name}` column"))?;
+    Ok(col.as_primitive_opt::<Float64Type>().with_context(|| format!("{stream}: `{name}` is not a number"))?.values())
+}
+
+/// The values of the float `columns` of every row of one of a run's outputs.
+fn read_floats(run: &Path, stream: &str, columns: &[&str]) -> anyhow::Result<Vec<Vec<f64>>> {
+    let mut rows = Vec::new();
+    for batch in batches(run, stream)? {
+        let cols = columns.iter().map(|c| floats(&batch, c, stream)).collect::<anyhow::Result<Vec<_>>>()?;
+        rows.extend((0..batch.num_rows()).map(|i| cols.iter().map(|c| c[i]).collect::<Vec<f64>>()));
+    }
+    Ok(rows)
+}
+
+/// The equity curve of a run: (event time, equity), in time order.
+pub fn equity_curve(run: &Path) -> anyhow::Result<Vec<(i64, f64)>> {
+    let mut curve = Vec::new();
+    for batch in batches(run, "pnl")? {
+        let ts = batch.column_by_name("ts").context("pnl: no `ts` column")?;
+        let ts = ts.as_primitive_opt::<TimestampNanosecondType>().context("pnl: `ts` is not a timestamp")?;
+        curve.extend(ts.values().iter().copied().zip(floats(&batch, "equity", "pnl")?.iter().copied()));
     }
     curve.sort_by_key(|(ts, _)| *ts);
     Ok(curve)
@@ -115,6 +142,12 @@ pub fn tearsheet(run: &Path, initial_equity: f64, period: Option<Period>) -> any
             r
         })
         .collect();
+    let pnl = read_floats(run, "pnl", &["equity", "gross_exposure"])?;
+    let exposure =
+        pnl.iter().map(|r| if r[0] > 0.0 { r[1] / r[0] } else { 0.0 }).sum::<f64>() / pnl.len().max(1) as f64;
+    let mean_equity = pnl.iter().map(|r| r[0]).sum::<f64>() / pnl.len().max(1) as f64;
+    let traded: f64 = read_floats(run, "fills", &["qty", "price"])?.iter().map(|r| (r[0] * r[1]).abs()).sum();
+    let turnover = if mean_equity > 0.0 { traded / mean_equity } else { f64::NAN };
     Ok(Tearsheet {
         period,
         periods_per_year: period.per_year(),
@@ -122,6 +155,8 @@ pub fn tearsheet(run: &Path, initial_equity: f64, period: Option<Period>) -> any
         end: format_ts(last.0),
         initial_equity,
         final_equity: last.1,
+        exposure,
+        turnover,
         performance: performance(&returns, period.per_year()),
     })
 }
@@ -138,6 +173,8 @@ pub fn render(t: &Tearsheet) -> String {
     let rows = [
         ("period", format!("{} to {} ({} {unit}, {} a year)", t.start, t.end, p.periods, t.periods_per_year)),
         ("equity", format!("{:.2} -> {:.2}", t.initial_equity, t.final_equity)),
+        ("exposure", pct(t.exposure)),
+        ("turnover", format!("{}x", num(t.turnover))),
         ("total return", pct(p.total_return)),
         ("annual return", pct(p.annual_return)),
         ("annual volatility", pct(p.annual_volatility)),
