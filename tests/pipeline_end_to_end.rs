@@ -127,8 +127,10 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     let config = write_config(dir.path(), "e2e.toml", &config());
     let one = dir.path().join("one");
     let two = dir.path().join("two");
+    let four = dir.path().join("four");
     run_job(&config, &one, &["-w", "1"]);
     run_job(&config, &two, &["-w", "2"]);
+    run_job(&config, &four, &["-w", "4"]);
 
     // Bars equal a group-by over the ticks, at both widths.
     let ticks = ticks_by_symbol(&one);
@@ -189,13 +191,15 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     assert!(rules.iter().any(|r| r == "kill_switch"));
     assert!(rules.iter().any(|r| r == "max_position"), "position_pct above max_position_pct must be refused");
 
-    // Identical outputs with 1 and 2 workers (latency is a wall-clock measurement).
+    // Identical outputs with 1, 2 and 4 workers (latency is a wall-clock measurement).
     for stream in STREAMS {
         let a = Table::read(&one, stream).sorted_rows(&["latency_ns"]);
-        let b = Table::read(&two, stream).sorted_rows(&["latency_ns"]);
-        assert_eq!(a.len(), b.len(), "{stream}: row count differs between 1 and 2 workers");
-        if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
-            panic!("{stream} differs between 1 and 2 workers:\n  1: {}\n  2: {}", a[i], b[i]);
+        for (workers, run) in [(2, &two), (4, &four)] {
+            let b = Table::read(run, stream).sorted_rows(&["latency_ns"]);
+            assert_eq!(a.len(), b.len(), "{stream}: row count differs between 1 and {workers} workers");
+            if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
+                panic!("{stream} differs between 1 and {workers} workers:\n  1: {}\n  {workers}: {}", a[i], b[i]);
+            }
         }
     }
 }

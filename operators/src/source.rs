@@ -68,6 +68,9 @@ pub struct SourcePolicy {
     pub idle_poll: Duration,
 }
 
+/// How long a source that is far enough ahead waits before looking at the probe again.
+const PACE_POLL: Duration = Duration::from_micros(200);
+
 /// Keeps a source within a bounded distance of what the graph has finished, so that memory
 /// stays flat however far the input reaches: the source reads only while its frontier is at most
 /// `max_epochs_ahead` epochs past the frontier of the probed (most downstream) streams.
@@ -148,8 +151,9 @@ where
         move |output| {
             let Some(held) = cap.as_mut() else { return };
             if pace.as_ref().is_some_and(|p| !p.allows(*held.time())) {
-                // Far enough ahead: look again once the rest of the graph has had a turn.
-                activator.activate();
+                // Far enough ahead: look again shortly, letting an idle worker park rather than spin
+                // (workers may outnumber cores).
+                activator.activate_after(PACE_POLL);
                 return;
             }
             let status = reader.read(policy.batch, &mut buffer);

@@ -1,10 +1,13 @@
 //! The risk book: one account's cash, positions and P&L, and the pre-trade checks.
 //! A pure state machine; the operator in `risk/mod.rs` feeds it in a fixed order.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Command, Control, Fill, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, Side, Signal, Symbol, Ts,
+    Command, Control, Fill, MINUTE, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, SECOND, Side, Signal,
+    Symbol, Ts,
 };
 use crate::symbols::SymbolTable;
 
@@ -24,6 +27,21 @@ pub struct RiskParams {
     pub exit_threshold: f64,
     /// Orders smaller than this many units are not sent.
     pub min_order_qty: f64,
+    /// Gross exposure (sum of |position| x price) may not exceed this fraction of equity.
+    pub max_gross_exposure_pct: f64,
+    /// No single order may trade more than this notional.
+    pub max_order_notional: f64,
+    /// Fat-finger band: a decision price this far (fraction) from the previous mark is refused.
+    pub price_band_pct: f64,
+    /// Orders per symbol per minute of event time.
+    pub max_orders_per_minute_symbol: usize,
+    /// Orders per account per minute of event time.
+    pub max_orders_per_minute_account: usize,
+    /// A loss of this fraction of the day's opening equity suspends new entries until the next
+    /// UTC day.
+    pub daily_loss_pct: f64,
+    /// A fall of this fraction from peak equity halts trading and flattens every position.
+    pub max_drawdown_pct: f64,
 }
 
 impl Default for RiskParams {
@@ -36,6 +54,13 @@ impl Default for RiskParams {
             entry_threshold: 0.3,
             exit_threshold: 0.1,
             min_order_qty: 1.0,
+            max_gross_exposure_pct: 0.20,
+            max_order_notional: 100_000.0,
+            price_band_pct: 0.10,
+            max_orders_per_minute_symbol: 4,
+            max_orders_per_minute_account: 120,
+            daily_loss_pct: 0.03,
+            max_drawdown_pct: 0.10,
         }
     }
 }
@@ -64,6 +89,23 @@ impl RiskParams {
         if !(self.min_order_qty.is_finite() && self.min_order_qty > 0.0) {
             return Err(format!("risk.min_order_qty must be positive, got {}", self.min_order_qty));
         }
+        if !(0.0..=10.0).contains(&self.max_gross_exposure_pct) {
+            return Err(format!(
+                "risk.max_gross_exposure_pct must be between 0 and 10, got {}",
+                self.max_gross_exposure_pct
+            ));
+        }
+        if !(self.max_order_notional.is_finite() && self.max_order_notional > 0.0) {
+            return Err(format!("risk.max_order_notional must be positive, got {}", self.max_order_notional));
+        }
+        frac("price_band_pct", self.price_band_pct)?;
+        frac("daily_loss_pct", self.daily_loss_pct)?;
+        frac("max_drawdown_pct", self.max_drawdown_pct)?;
+        if self.max_orders_per_minute_symbol == 0 || self.max_orders_per_minute_account == 0 {
+            return Err(
+                "risk.max_orders_per_minute_symbol and risk.max_orders_per_minute_account must be at least 1".into()
+            );
+        }
         Ok(())
     }
 }
@@ -76,6 +118,10 @@ struct Holding {
     /// Ordered but not yet filled, signed.
     pending: f64,
     mark: f64,
+    /// The mark before the latest one (the fat-finger reference).
+    prev_mark: f64,
+    /// Event times of this symbol's orders in the last minute.
+    recent_orders: VecDeque<Ts>,
 }
 
 /// What the book decided; the operator sends each to its stream.
@@ -95,11 +141,25 @@ pub struct RiskBook {
     realized: f64,
     holdings: Vec<Holding>,
     halted: bool,
+    peak_equity: f64,
+    /// The UTC day and its opening equity, for the daily loss limit.
+    day: Option<(i64, f64)>,
+    recent_orders: VecDeque<Ts>,
 }
 
 impl RiskBook {
     pub fn new(params: RiskParams) -> Self {
-        RiskBook { cash: params.initial_cash, params, fees: 0.0, realized: 0.0, holdings: Vec::new(), halted: false }
+        RiskBook {
+            cash: params.initial_cash,
+            peak_equity: params.initial_cash,
+            params,
+            fees: 0.0,
+            realized: 0.0,
+            holdings: Vec::new(),
+            halted: false,
+            day: None,
+            recent_orders: VecDeque::new(),
+        }
     }
 
     fn holding(&mut self, s: Symbol) -> &mut Holding {
@@ -125,7 +185,127 @@ impl RiskBook {
 
     pub fn mark(&mut self, s: Symbol, price: f64) {
         if price.is_finite() && price > 0.0 {
-            self.holding(s).mark = price;
+            let h = self.holding(s);
+            // A signal re-marks at the bar close its mark already brought: keep the reference.
+            if price != h.mark {
+                h.prev_mark = if h.mark > 0.0 { h.mark } else { price };
+                h.mark = price;
+            }
+        }
+    }
+
+    /// Gross exposure of everything held or ordered, at the latest marks, leaving out `skip`.
+    fn gross_exposure_without(&self, skip: Symbol) -> f64 {
+        self.holdings
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip.0 as usize)
+            .map(|(_, h)| ((h.qty + h.pending) * h.mark).abs())
+            .sum()
+    }
+
+    /// The first pre-trade rule an entry (an order that does not only reduce) would break.
+    fn entry_violation(&self, sig: &Signal, target: f64, delta: f64, equity: f64) -> Option<(&'static str, String)> {
+        let p = &self.params;
+        if let Some((_, open)) = self.day {
+            let loss = open - equity;
+            if loss >= p.daily_loss_pct * open {
+                let detail = format!(
+                    "day's loss {loss:.2} reached daily_loss_pct {} x opening equity {open:.2}",
+                    p.daily_loss_pct
+                );
+                return Some(("daily_loss", detail));
+            }
+        }
+        let notional = target.abs() * sig.price;
+        let limit = p.max_position_pct * equity;
+        if notional > limit {
+            let detail = format!(
+                "position {target:+} x {:.4} = {notional:.2} would exceed max_position_pct {} x equity {equity:.2} = {limit:.2}",
+                sig.price, p.max_position_pct
+            );
+            return Some(("max_position", detail));
+        }
+        let gross = self.gross_exposure_without(sig.symbol) + notional;
+        let limit = p.max_gross_exposure_pct * equity;
+        if gross > limit {
+            let detail = format!(
+                "gross exposure {gross:.2} would exceed max_gross_exposure_pct {} x equity {equity:.2} = {limit:.2}",
+                p.max_gross_exposure_pct
+            );
+            return Some(("max_gross_exposure", detail));
+        }
+        let order_notional = delta.abs() * sig.price;
+        if order_notional > p.max_order_notional {
+            let detail =
+                format!("order notional {order_notional:.2} exceeds max_order_notional {:.2}", p.max_order_notional);
+            return Some(("max_order_notional", detail));
+        }
+        None
+    }
+
+    /// The first rule any order would break: the fat-finger band and the order rates.
+    fn order_violation(&mut self, sig: &Signal) -> Option<(&'static str, String)> {
+        let (band, per_symbol, per_account) = (
+            self.params.price_band_pct,
+            self.params.max_orders_per_minute_symbol,
+            self.params.max_orders_per_minute_account,
+        );
+        let since = sig.ts - MINUTE;
+        while self.recent_orders.front().is_some_and(|t| *t <= since) {
+            self.recent_orders.pop_front();
+        }
+        let account_orders = self.recent_orders.len();
+        let h = self.holding(sig.symbol);
+        while h.recent_orders.front().is_some_and(|t| *t <= since) {
+            h.recent_orders.pop_front();
+        }
+        let moved = (sig.price / h.prev_mark - 1.0).abs();
+        if h.prev_mark > 0.0 && moved > band {
+            let detail = format!(
+                "price {:.4} is {:.2}% from the previous mark {:.4} (price_band_pct {band})",
+                sig.price,
+                moved * 100.0,
+                h.prev_mark
+            );
+            return Some(("price_band", detail));
+        }
+        if h.recent_orders.len() >= per_symbol {
+            return Some((
+                "order_rate_symbol",
+                format!(
+                    "{} orders in the last minute (max_orders_per_minute_symbol {per_symbol})",
+                    h.recent_orders.len()
+                ),
+            ));
+        }
+        if account_orders >= per_account {
+            return Some((
+                "order_rate_account",
+                format!("{account_orders} orders in the last minute (max_orders_per_minute_account {per_account})"),
+            ));
+        }
+        None
+    }
+
+    /// Tracks the day's opening equity and the peak; past the drawdown limit, halts and flattens.
+    fn watch_equity(&mut self, ts: Ts, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        let equity = self.equity();
+        let day = ts.div_euclid(86_400 * SECOND);
+        if self.day.is_none_or(|(d, _)| d != day) {
+            self.day = Some((day, equity));
+        }
+        self.peak_equity = self.peak_equity.max(equity);
+        let drawdown = 1.0 - equity / self.peak_equity;
+        if !self.halted && drawdown >= self.params.max_drawdown_pct {
+            let detail = format!(
+                "equity {equity:.2} is {:.2}% below its peak {:.2} (max_drawdown_pct {}): halt and flatten",
+                drawdown * 100.0,
+                self.peak_equity,
+                self.params.max_drawdown_pct
+            );
+            out.push(self.event(ts, RiskEventKind::Halted, "max_drawdown", None, detail));
+            self.on_control(&Control { ts, command: Command::Flatten }, symbols, out);
         }
     }
 
@@ -135,8 +315,10 @@ impl RiskBook {
         self.cash -= q * fill.price + fill.fee;
         self.fees += fill.fee;
         let h = self.holding(fill.symbol);
+        // A fill settles what was ordered; one we did not order (a manual trade) settles nothing.
+        let before = h.pending;
         h.pending -= q;
-        if h.pending.abs() < 1e-9 {
+        if h.pending.abs() < 1e-9 || before == 0.0 || before.signum() != h.pending.signum() {
             h.pending = 0.0;
         }
         let mut realized = 0.0;
@@ -213,10 +395,10 @@ impl RiskBook {
             return;
         }
         self.mark(sig.symbol, sig.price);
+        self.watch_equity(sig.ts, symbols, out);
         let equity = self.equity();
         let p = &self.params;
-        let (entry, exit, size_pct, max_pct, min_qty) =
-            (p.entry_threshold, p.exit_threshold, p.position_pct, p.max_position_pct, p.min_order_qty);
+        let (entry, exit, size_pct, min_qty) = (p.entry_threshold, p.exit_threshold, p.position_pct, p.min_order_qty);
         let h = self.holding(sig.symbol);
         let current = h.qty + h.pending;
         let target = if sig.strength.abs() >= entry {
@@ -236,16 +418,13 @@ impl RiskBook {
             out.push(self.event(sig.ts, RiskEventKind::Rejected, "kill_switch", Some(sig.symbol), detail));
             return;
         }
-        let limit = max_pct * equity;
-        let notional = target.abs() * sig.price;
-        if !reducing && notional > limit {
-            let detail = format!(
-                "position {target:+} x {:.4} = {notional:.2} would exceed max_position_pct {max_pct} x equity {equity:.2} = {limit:.2}",
-                sig.price
-            );
-            out.push(self.event(sig.ts, RiskEventKind::Rejected, "max_position", Some(sig.symbol), detail));
+        let violation = if reducing { None } else { self.entry_violation(sig, target, delta, equity) };
+        if let Some((rule, detail)) = violation.or_else(|| self.order_violation(sig)) {
+            out.push(self.event(sig.ts, RiskEventKind::Rejected, rule, Some(sig.symbol), detail));
             return;
         }
+        self.recent_orders.push_back(sig.ts);
+        self.holding(sig.symbol).recent_orders.push_back(sig.ts);
         let reason = format!("signal {:+.3} ({}); target {target:+}", sig.strength, sig.reasons);
         let order = self.order(symbols, sig.symbol, sig.ts, delta, sig.price, reason);
         out.push(order);
@@ -330,6 +509,115 @@ mod tests {
         let [Decision::Event(e)] = &out[..] else { panic!("{out:?}") };
         assert_eq!((e.kind, e.rule.as_str()), (RiskEventKind::Rejected, "max_position"));
         assert!(e.detail.contains("50000.00"), "{}", e.detail);
+    }
+
+    fn signal_for(symbol: u32, ts: Ts, strength: f64, price: f64) -> Signal {
+        Signal { symbol: Symbol(symbol), ts, strength, confidence: 1.0, price, reasons: String::new() }
+    }
+
+    fn fill_at(symbol: u32, qty: f64, price: f64) -> Fill {
+        Fill {
+            order_id: "o".into(),
+            account: "a".into(),
+            symbol: Symbol(symbol),
+            ts: 0,
+            side: Side::Buy,
+            qty,
+            price,
+            fee: 0.0,
+        }
+    }
+
+    fn rejection(out: &[Decision]) -> Option<(&str, &str)> {
+        out.iter().find_map(|d| match d {
+            Decision::Event(e) if e.kind == RiskEventKind::Rejected => Some((e.rule.as_str(), e.detail.as_str())),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn gross_exposure_order_notional_and_price_band_refuse_with_numbers() {
+        let symbols = SymbolTable::new(["X", "Y"]);
+        let params = RiskParams { position_pct: 0.05, max_gross_exposure_pct: 0.08, ..RiskParams::default() };
+        let mut book = RiskBook::new(params);
+        book.mark(Symbol(0), 100.0);
+        book.apply_fill(&fill_at(0, 500.0, 100.0));
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(1, 10, 1.0, 100.0), &symbols, &mut out);
+        let (rule, detail) = rejection(&out).unwrap();
+        assert_eq!(rule, "max_gross_exposure");
+        assert!(detail.contains("100000.00") && detail.contains("80000.00"), "{detail}");
+
+        let mut book = RiskBook::new(RiskParams { max_order_notional: 10_000.0, ..RiskParams::default() });
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, 10, 1.0, 100.0), &symbols, &mut out);
+        assert_eq!(rejection(&out).unwrap().0, "max_order_notional");
+
+        let mut book = RiskBook::new(RiskParams::default());
+        book.mark(Symbol(0), 100.0);
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, 10, 1.0, 120.0), &symbols, &mut out);
+        let (rule, detail) = rejection(&out).unwrap();
+        assert_eq!(rule, "price_band");
+        assert!(detail.contains("20.00%"), "{detail}");
+    }
+
+    #[test]
+    fn order_rate_is_limited_per_symbol_per_minute() {
+        let symbols = SymbolTable::new(["X"]);
+        let mut book = RiskBook::new(RiskParams { max_orders_per_minute_symbol: 1, ..RiskParams::default() });
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, SECOND, 1.0, 100.0), &symbols, &mut out);
+        book.on_signal(&signal_for(0, 2 * SECOND, -1.0, 100.0), &symbols, &mut out);
+        assert!(matches!(&out[0], Decision::Order(_)));
+        assert_eq!(rejection(&out).unwrap().0, "order_rate_symbol");
+        out.clear();
+        book.on_signal(&signal_for(0, 62 * SECOND, -1.0, 100.0), &symbols, &mut out);
+        assert!(matches!(&out[..], [Decision::Order(_)]), "a minute later it may trade again: {out:?}");
+    }
+
+    #[test]
+    fn daily_loss_suspends_entries_but_not_exits() {
+        let symbols = SymbolTable::new(["X", "Y"]);
+        let mut book =
+            RiskBook::new(RiskParams { max_drawdown_pct: 0.5, price_band_pct: 1.0, ..RiskParams::default() });
+        book.mark(Symbol(0), 100.0);
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(1, 0, 0.0, 50.0), &symbols, &mut out); // opens the day at 1,000,000
+        book.apply_fill(&fill_at(0, 4000.0, 100.0));
+        book.mark(Symbol(0), 91.0); // 36,000 lost: 3.6% of the day's opening equity
+        book.on_signal(&signal_for(1, SECOND, 1.0, 50.0), &symbols, &mut out);
+        assert_eq!(rejection(&out).unwrap().0, "daily_loss", "{out:?}");
+        out.clear();
+        book.on_signal(&signal_for(0, 2 * SECOND, 0.0, 91.0), &symbols, &mut out);
+        assert!(matches!(&out[..], [Decision::Order(o)] if o.side == Side::Sell), "exits stay allowed: {out:?}");
+        // The next UTC day starts afresh.
+        out.clear();
+        book.on_signal(&signal_for(1, 86_400 * SECOND, 1.0, 50.0), &symbols, &mut out);
+        assert!(matches!(&out[..], [Decision::Order(_)]), "{out:?}");
+    }
+
+    #[test]
+    fn max_drawdown_halts_and_flattens() {
+        let symbols = SymbolTable::new(["X"]);
+        let params =
+            RiskParams { max_drawdown_pct: 0.10, daily_loss_pct: 1.0, price_band_pct: 1.0, ..RiskParams::default() };
+        let mut book = RiskBook::new(params);
+        book.mark(Symbol(0), 100.0);
+        book.apply_fill(&fill_at(0, 5000.0, 100.0));
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, SECOND, 1.0, 78.0), &symbols, &mut out); // 110,000 lost: 11%
+        assert!(
+            out.iter().any(
+                |d| matches!(d, Decision::Event(e) if e.rule == "max_drawdown" && e.kind == RiskEventKind::Halted)
+            ),
+            "{out:?}"
+        );
+        assert!(
+            out.iter().any(|d| matches!(d, Decision::Order(o) if o.side == Side::Sell && o.qty == 5000.0)),
+            "{out:?}"
+        );
+        assert!(book.is_halted());
     }
 
     #[test]
