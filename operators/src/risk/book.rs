@@ -40,6 +40,9 @@ pub struct RiskParams {
     /// A loss of this fraction of the day's opening equity suspends new entries until the next
     /// UTC day.
     pub daily_loss_pct: f64,
+    /// A loss of this fraction of the week's opening equity suspends new entries until the next
+    /// week (weeks start on Monday, 00:00 UTC).
+    pub weekly_loss_pct: f64,
     /// A fall of this fraction from peak equity halts trading and flattens every position.
     pub max_drawdown_pct: f64,
 }
@@ -60,6 +63,7 @@ impl Default for RiskParams {
             max_orders_per_minute_symbol: 4,
             max_orders_per_minute_account: 120,
             daily_loss_pct: 0.03,
+            weekly_loss_pct: 0.06,
             max_drawdown_pct: 0.10,
         }
     }
@@ -100,6 +104,7 @@ impl RiskParams {
         }
         frac("price_band_pct", self.price_band_pct)?;
         frac("daily_loss_pct", self.daily_loss_pct)?;
+        frac("weekly_loss_pct", self.weekly_loss_pct)?;
         frac("max_drawdown_pct", self.max_drawdown_pct)?;
         if self.max_orders_per_minute_symbol == 0 || self.max_orders_per_minute_account == 0 {
             return Err(
@@ -144,6 +149,8 @@ pub struct RiskBook {
     peak_equity: f64,
     /// The UTC day and its opening equity, for the daily loss limit.
     day: Option<(i64, f64)>,
+    /// The week (Monday-based) and its opening equity, for the weekly loss limit.
+    week: Option<(i64, f64)>,
     recent_orders: VecDeque<Ts>,
 }
 
@@ -158,6 +165,7 @@ impl RiskBook {
             holdings: Vec::new(),
             halted: false,
             day: None,
+            week: None,
             recent_orders: VecDeque::new(),
         }
     }
@@ -207,14 +215,17 @@ impl RiskBook {
     /// The first pre-trade rule an entry (an order that does not only reduce) would break.
     fn entry_violation(&self, sig: &Signal, target: f64, delta: f64, equity: f64) -> Option<(&'static str, String)> {
         let p = &self.params;
-        if let Some((_, open)) = self.day {
-            let loss = open - equity;
-            if loss >= p.daily_loss_pct * open {
-                let detail = format!(
-                    "day's loss {loss:.2} reached daily_loss_pct {} x opening equity {open:.2}",
-                    p.daily_loss_pct
-                );
-                return Some(("daily_loss", detail));
+        let periods = [
+            (self.day, "daily_loss", "daily_loss_pct", p.daily_loss_pct),
+            (self.week, "weekly_loss", "weekly_loss_pct", p.weekly_loss_pct),
+        ];
+        for (period, rule, key, limit) in periods {
+            if let Some((_, open)) = period {
+                let loss = open - equity;
+                if loss >= limit * open {
+                    let detail = format!("{rule}: loss {loss:.2} reached {key} {limit} x opening equity {open:.2}");
+                    return Some((rule, detail));
+                }
             }
         }
         let notional = target.abs() * sig.price;
@@ -294,6 +305,11 @@ impl RiskBook {
         let day = ts.div_euclid(86_400 * SECOND);
         if self.day.is_none_or(|(d, _)| d != day) {
             self.day = Some((day, equity));
+        }
+        // 1970-01-01 was a Thursday: shift by three days so that weeks start on Monday.
+        let week = (day + 3).div_euclid(7);
+        if self.week.is_none_or(|(w, _)| w != week) {
+            self.week = Some((week, equity));
         }
         self.peak_equity = self.peak_equity.max(equity);
         let drawdown = 1.0 - equity / self.peak_equity;
@@ -595,6 +611,32 @@ mod tests {
         out.clear();
         book.on_signal(&signal_for(1, 86_400 * SECOND, 1.0, 50.0), &symbols, &mut out);
         assert!(matches!(&out[..], [Decision::Order(_)]), "{out:?}");
+    }
+
+    #[test]
+    fn weekly_loss_outlasts_the_day_until_monday() {
+        let symbols = SymbolTable::new(["X", "Y"]);
+        let params = RiskParams {
+            daily_loss_pct: 0.5,
+            weekly_loss_pct: 0.02,
+            max_drawdown_pct: 0.5,
+            price_band_pct: 1.0,
+            ..RiskParams::default()
+        };
+        let mut book = RiskBook::new(params);
+        let tuesday = 5 * 86_400 * SECOND; // 1970-01-06
+        let mut out = Vec::new();
+        book.mark(Symbol(0), 100.0);
+        book.on_signal(&signal_for(1, tuesday, 0.0, 50.0), &symbols, &mut out); // opens the week
+        book.apply_fill(&fill_at(0, 1000.0, 100.0));
+        book.mark(Symbol(0), 70.0); // 30,000 lost: 3% of the week's opening equity
+        book.on_signal(&signal_for(1, tuesday + 86_400 * SECOND, 1.0, 50.0), &symbols, &mut out);
+        let (rule, detail) = rejection(&out).unwrap();
+        assert_eq!(rule, "weekly_loss", "{detail}");
+        out.clear();
+        let monday = tuesday + 6 * 86_400 * SECOND;
+        book.on_signal(&signal_for(1, monday, 1.0, 50.0), &symbols, &mut out);
+        assert!(matches!(&out[..], [Decision::Order(_)]), "a new week: {out:?}");
     }
 
     #[test]
