@@ -170,13 +170,15 @@ where
 
                 if let Some(cap) = held.as_ref() {
                     closed.sort_by_key(|b| (b.end, b.symbol));
-                    let mut rest = &closed[..];
-                    while let Some(first) = rest.first() {
+                    let mut bars = closed.drain(..).peekable();
+                    while let Some(first) = bars.next() {
                         let epoch = clock.epoch(first.end).max(*cap.time());
-                        let run = rest.iter().take_while(|b| clock.epoch(b.end).max(*cap.time()) == epoch).count();
                         let at = cap.delayed(&epoch);
-                        output.session(&at).give_iterator(rest[..run].iter().cloned());
-                        rest = &rest[run..];
+                        let mut session = output.session(&at);
+                        session.give(first);
+                        while let Some(bar) = bars.next_if(|b| clock.epoch(b.end).max(*cap.time()) == epoch) {
+                            session.give(bar);
+                        }
                     }
                 }
                 closed.clear();

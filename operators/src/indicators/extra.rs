@@ -63,25 +63,20 @@ impl Indicator for RealizedVol {
 /// Rolling z-score of the close: `(close - mean) / population deviation` over the last `n`
 /// closes; 0 when the deviation is 0. Lookback `n - 1`.
 #[derive(Clone, Debug)]
-pub struct ZScore {
-    var: Variance,
-    closes: Ring,
-}
+pub struct ZScore(Variance);
 
 impl ZScore {
     pub fn new(n: usize) -> Self {
-        ZScore { var: Variance::new(n), closes: Ring::new(n) }
+        ZScore(Variance::new(n))
     }
 }
 
 impl Indicator for ZScore {
     fn update(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        let var = self.var.push(bar.close);
-        self.closes.push(bar.close);
+        let (mean, var) = self.0.push_with_mean(bar.close);
         out[0] = if var.is_nan() {
             f64::NAN
         } else {
-            let mean = self.closes.iter().sum::<f64>() / self.closes.len() as f64;
             let sd = var.sqrt();
             if sd > 0.0 { (bar.close - mean) / sd } else { 0.0 }
         };

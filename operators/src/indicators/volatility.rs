@@ -30,13 +30,19 @@ impl Variance {
     }
     #[inline]
     pub fn push(&mut self, x: f64) -> f64 {
+        self.push_with_mean(x).1
+    }
+
+    /// Adds `x`; returns the window's (mean, variance), NaN until the window is full.
+    #[inline]
+    pub fn push_with_mean(&mut self, x: f64) -> (f64, f64) {
         self.0.push(x);
         if !self.0.is_full() {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN);
         }
         let n = self.0.len() as f64;
         let mean = self.0.iter().sum::<f64>() / n;
-        self.0.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n
+        (mean, self.0.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n)
     }
 }
 
