@@ -11,7 +11,7 @@ use tradeflow_operators::broker::BrokerParams;
 use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::risk::RiskParams;
 use tradeflow_operators::sentiment::Lexicon;
-use tradeflow_operators::strategy::StrategyParams;
+use tradeflow_operators::strategy::{StrategyParams, VolatilitySource};
 use tradeflow_operators::{Command, Control, EpochClock, SECOND, SymbolTable, Ts};
 
 use crate::connectors::simulator::SimulatorConfig;
@@ -134,7 +134,19 @@ pub struct IndicatorsSection {
 impl Default for IndicatorsSection {
     fn default() -> Self {
         IndicatorsSection {
-            set: ["ema_12", "ema_26", "rsi_14", "macd_12_26_9", "bbands_20_2_2"].map(String::from).to_vec(),
+            set: [
+                "ema_12",
+                "ema_26",
+                "rsi_14",
+                "macd_12_26_9",
+                "bbands_20_2_2",
+                "resistance_break_50",
+                "support_50_1",
+                "realvol_30",
+                "zscore_20",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -266,8 +278,10 @@ impl JobConfig {
 
         let indicators =
             IndicatorSuite::new_checked(&self.indicators.set).map_err(|e| format!("indicators.set: {e}"))?;
-        let strategy_columns = self.strategy.resolve(&indicators)?;
         self.risk.validate()?;
+        let volatility = (!self.risk.vol_column.is_empty())
+            .then(|| VolatilitySource { column: self.risk.vol_column.clone(), bars_per_year: self.risk.bars_per_year });
+        let strategy = self.strategy.resolve(&indicators, volatility.as_ref())?;
         self.broker.validate()?;
         if self.sentiment.model != "lexicon" {
             return Err(format!(
@@ -296,8 +310,7 @@ impl JobConfig {
             clock,
             symbols: Arc::clone(&symbols),
             indicators: Arc::new(indicators),
-            strategy: Arc::new(self.strategy.clone()),
-            strategy_columns,
+            strategy: Arc::new(strategy),
             risk: Arc::new(self.risk.clone()),
             broker: self.broker.clone(),
             lexicon: Arc::new(Lexicon::default()),
@@ -356,8 +369,16 @@ symbols = ["AAA"]
     fn semantic_errors_name_the_key() {
         let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nepoch_ms = 7"));
         assert!(e.contains("job.epoch_ms = 7 must divide 1000"), "{e}");
-        let e = error_of(&format!("{MINIMAL}\n[strategy]\nfast = \"ema_99\"\n"));
+        let e = error_of(&format!("{MINIMAL}\n[strategy]\nkind = \"ensemble\"\nfast = \"ema_99\"\n"));
         assert!(e.contains("strategy.fast = \"ema_99\" is not a configured indicator column"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[strategy]\nkind = \"zscore\"\nfast = \"ema_12\"\n"));
+        assert!(e.contains("unknown field `fast`, expected `column` or `full_z`"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[strategy]\nkind = \"momentum\"\n"));
+        assert!(e.contains("unknown variant `momentum`, expected one of `ensemble`, `ma_crossover`, `zscore`"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[risk]\nsizing = \"vol_target\"\nvol_column = \"garch_1_1\"\n"));
+        assert!(e.contains("risk.vol_column = \"garch_1_1\" is not a configured indicator column"), "{e}");
+        let e = error_of(&format!("{MINIMAL}\n[[risk.tiers]]\nname = \"all\"\nshare = 0.5\n"));
+        assert!(e.contains("risk.tiers: the shares must sum to 1, they sum to 0.5"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[risk]\nmax_position_pct = 2.0\n"));
         assert!(e.contains("risk.max_position_pct must be between 0 and 1"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[[control]]\nts = \"soon\"\ncommand = \"halt\"\n"));

@@ -24,7 +24,7 @@ use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
 
 /// Every stream a run writes, in the order the summary lists them.
-pub const STREAMS: [&str; 13] = [
+pub const STREAMS: [&str; 15] = [
     "ticks",
     "news",
     "bars_1s",
@@ -34,6 +34,8 @@ pub const STREAMS: [&str; 13] = [
     "signals",
     "orders",
     "fills",
+    "expiries",
+    "audit",
     "positions",
     "pnl",
     "risk_events",
@@ -312,6 +314,8 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             sinks.attach("signals", out.signals);
             sinks.attach("orders", out.orders);
             sinks.attach("fills", out.fills);
+            sinks.attach("expiries", out.expiries);
+            sinks.attach("audit", out.audit);
             sinks.attach("positions", out.positions);
             sinks.attach("pnl", pnl);
             sinks.attach("risk_events", out.risk_events);

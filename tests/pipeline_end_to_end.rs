@@ -32,15 +32,41 @@ ticks_per_second = 2.0
 news_per_hour = 120
 jump_pct = 3.0
 
+[indicators]
+set = ["ema_3", "ema_8", "rsi_5", "resistance_break_10", "support_10_1"]
+
+[strategy]
+kind = "ensemble"
+fast = "ema_3"
+slow = "ema_8"
+rsi = "rsi_5"
+macd_hist = ""
+bbands = ""
+breakout = "resistance_break_10"
+support = "support_10_1"
+
 [risk]
 initial_cash = {INITIAL_CASH}
-position_pct = 0.10
+position_pct = 0.12
 max_position_pct = 0.05
+
+[[risk.tiers]]
+name = "quick"
+share = 0.5
+take_profit_pct = 0.002
+stop_loss_pct = 0.002
+
+[[risk.tiers]]
+name = "slow"
+share = 0.5
+take_profit_pct = 0.004
+stop_loss_pct = 0.003
 
 [broker]
 latency_ms = {LATENCY_MS}
 slippage_bps = {SLIPPAGE_BPS}
 fee_bps = {FEE_BPS}
+max_volume_share = 1e9
 
 [[control]]
 ts = "2024-03-01T15:00:00Z"
@@ -190,6 +216,19 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     let rules = events.text("rule");
     assert!(rules.iter().any(|r| r == "kill_switch"));
     assert!(rules.iter().any(|r| r == "max_position"), "position_pct above max_position_pct must be refused");
+    let kinds = events.text("kind");
+    let exits = (0..events.len()).filter(|&i| kinds[i] == "exit").count();
+    assert!(exits > 0, "the tiers' take-profits and stop-losses should fire");
+    assert!(o_id.iter().any(|id| id.ends_with("-tp1") || id.ends_with("-sl1")), "tier exits are orders");
+
+    // Every order has its audit row, with the checks it passed.
+    let audit = Table::read(&one, "audit");
+    let mut audited = audit.text("order_id");
+    let mut ids = o_id.clone();
+    audited.sort();
+    ids.sort();
+    assert_eq!(audited, ids);
+    assert!(audit.text("checks").iter().any(|c| c.contains("max_gross_exposure") && c.contains("kill_switch off")));
 
     // Identical outputs with 1, 2 and 4 workers (latency is a wall-clock measurement).
     for stream in STREAMS {

@@ -5,9 +5,9 @@
 //! ticks ─► bars 1s ─► bars 1m ─► indicators ─┐
 //! news  ─► dedupe + sentiment ───────────────┴► signals ─┐
 //! control ───────────────────────────────────────────────┤
-//! bars 1m (marks) ───────────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
-//!                         fills (feedback, +1 epoch) ────┘                            │
-//!                                       ▲────────────────────────────────────────────┘
+//! bars 1s (trade prices) ────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
+//!              fills, expiries (feedback, +1 epoch) ─────┘     │                      │
+//!                                       ▲────────────────────── audit ────────────────┘
 //! ```
 
 use std::sync::Arc;
@@ -16,15 +16,15 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 
-use tradeflow_operators::broker::{BrokerParams, Execute};
+use tradeflow_operators::broker::{BrokerParams, Execute, Execution};
 use tradeflow_operators::indicate::Indicate;
 use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
 use tradeflow_operators::sentiment::{Lexicon, ScoreNews};
-use tradeflow_operators::strategy::{Signals, StrategyColumns, StrategyParams};
+use tradeflow_operators::strategy::{Signals, Strategy};
 use tradeflow_operators::{
-    Bar, Bars, Control, EpochClock, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position, RiskEvent, SECOND,
-    Sentiment, Signal, SymbolTable, Tick, Ts,
+    Audit, Bar, Bars, Control, EpochClock, Expiry, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position, RiskEvent,
+    SECOND, Sentiment, Signal, SymbolTable, Tick, Ts,
 };
 
 /// Everything the graph needs to know, resolved and validated by the caller.
@@ -33,8 +33,7 @@ pub struct TradingParams {
     pub clock: EpochClock,
     pub symbols: Arc<SymbolTable>,
     pub indicators: Arc<IndicatorSuite>,
-    pub strategy: Arc<StrategyParams>,
-    pub strategy_columns: StrategyColumns,
+    pub strategy: Arc<Strategy>,
     pub risk: Arc<RiskParams>,
     pub broker: BrokerParams,
     pub lexicon: Arc<Lexicon>,
@@ -58,9 +57,11 @@ pub struct TradingOutputs<'scope> {
     pub signals: StreamVec<'scope, u64, Signal>,
     pub orders: StreamVec<'scope, u64, Order>,
     pub fills: StreamVec<'scope, u64, Fill>,
+    pub expiries: StreamVec<'scope, u64, Expiry>,
     pub positions: StreamVec<'scope, u64, Position>,
     pub pnl: StreamVec<'scope, u64, Pnl>,
     pub risk_events: StreamVec<'scope, u64, RiskEvent>,
+    pub audit: StreamVec<'scope, u64, Audit>,
 }
 
 /// Builds the trading graph on `inputs`. The epoch length of `params.clock` must divide one
@@ -74,20 +75,31 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let bars_1m = bars_1s.clone().bars(MINUTE, clock);
     let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
     let sentiment = news.sentiment(Arc::clone(&params.lexicon), Arc::clone(&params.symbols), params.news_dedupe_window);
-    let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy), params.strategy_columns);
+    let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy));
 
-    // Fills return to the book one epoch after the broker made them.
-    let (fill_loop, fed_back) = scope.feedback::<Vec<Fill>>(1);
-    let marks = bars_1m.clone().map(|b| RiskInput::Mark { symbol: b.symbol, ts: b.end, price: b.close });
-    let risk = fed_back
-        .map(RiskInput::Fill)
+    // The broker's reports return to the book one epoch after the broker made them.
+    let (report_loop, reported) = scope.feedback::<Vec<Execution>>(1);
+    let trades = bars_1s.clone().map(|b| RiskInput::Trade { symbol: b.symbol, ts: b.end, price: b.close });
+    let risk = reported
+        .map(|e| match e {
+            Execution::Fill(f) => RiskInput::Fill(f),
+            Execution::Expired(x) => RiskInput::Expired(x),
+        })
         .concat(control.map(RiskInput::Control))
-        .concat(marks)
+        .concat(trades)
         .concat(signals.clone().map(RiskInput::Signal))
         .risk(Arc::clone(&params.risk), Arc::clone(&params.symbols));
 
-    let fills = risk.orders.clone().paper_broker(ticks, params.broker.clone());
-    fills.clone().connect_loop(fill_loop);
+    let executions = risk.orders.clone().paper_broker(ticks, params.broker.clone());
+    executions.clone().connect_loop(report_loop);
+    let fills = executions.clone().flat_map(|e| match e {
+        Execution::Fill(f) => Some(f),
+        Execution::Expired(_) => None,
+    });
+    let expiries = executions.flat_map(|e| match e {
+        Execution::Expired(x) => Some(x),
+        Execution::Fill(_) => None,
+    });
 
     TradingOutputs {
         bars_1s,
@@ -97,8 +109,10 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         signals,
         orders: risk.orders,
         fills,
+        expiries,
         positions: risk.positions,
         pnl: risk.pnl,
         risk_events: risk.events,
+        audit: risk.audit,
     }
 }

@@ -103,11 +103,17 @@ pub struct Signal {
     pub confidence: f64,
     /// The price the decision was made at (the bar close).
     pub price: f64,
+    /// The annualized volatility forecast for the symbol (NaN when none is configured or known
+    /// yet), for volatility-targeted sizing.
+    pub volatility: f64,
     /// What moved the signal, in words a risk manager can read.
     pub reasons: String,
+    /// The indicator and sentiment values behind it, `name=value` separated by spaces.
+    pub inputs: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     Buy,
     Sell,
@@ -130,6 +136,7 @@ impl Side {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderKind {
     Market,
     Limit,
@@ -157,9 +164,44 @@ pub struct Order {
     pub qty: f64,
     pub kind: OrderKind,
     pub limit_price: Option<f64>,
+    /// A limit order still unfilled at this event time expires (the broker reports an [`Expiry`]).
+    pub expires: Option<Ts>,
     /// The price the decision was made at.
     pub decision_price: f64,
     pub reason: String,
+}
+
+/// The unfilled rest of an order that expired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expiry {
+    pub order_id: String,
+    pub account: String,
+    pub symbol: Symbol,
+    /// The order's expiry time.
+    pub ts: Ts,
+    pub side: Side,
+    /// What was left unfilled.
+    pub qty: f64,
+}
+
+/// Why an order was sent: the signal, the values behind it, the sizing and every check passed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Audit {
+    pub order_id: String,
+    pub account: String,
+    pub symbol: Symbol,
+    pub ts: Ts,
+    /// The signal's strength and confidence (NaN for orders no signal made: exits, flattening).
+    pub strength: f64,
+    pub confidence: f64,
+    /// The signal's reasons, or the rule that closed the position.
+    pub reasons: String,
+    /// The indicator and sentiment values behind the signal.
+    pub inputs: String,
+    /// How the size was reached.
+    pub sizing: String,
+    /// Every pre-trade check with its value and limit, or why checks did not apply.
+    pub checks: String,
 }
 
 /// An execution of (part of) an order.
@@ -185,6 +227,12 @@ pub enum RiskEventKind {
     Resumed,
     /// Positions are being closed.
     Flatten,
+    /// New entries are suspended (daily or weekly loss) until the period ends.
+    Suspended,
+    /// A symbol's market data went stale (no tick for too long).
+    Stale,
+    /// A tier of a position reached its take-profit or stop-loss level.
+    Exit,
 }
 
 impl RiskEventKind {
@@ -194,6 +242,9 @@ impl RiskEventKind {
             RiskEventKind::Halted => "halted",
             RiskEventKind::Resumed => "resumed",
             RiskEventKind::Flatten => "flatten",
+            RiskEventKind::Suspended => "suspended",
+            RiskEventKind::Stale => "stale",
+            RiskEventKind::Exit => "exit",
         }
     }
 }
@@ -284,7 +335,9 @@ event_time_field!(
     Control,
     Position,
     Pnl,
-    DeadLetter
+    DeadLetter,
+    Expiry,
+    Audit
 );
 
 impl EventTime for Bar {
@@ -303,7 +356,7 @@ pub trait Keyed {
 macro_rules! keyed_field {
     ($($t:ty),*) => { $(impl Keyed for $t { #[inline] fn symbol(&self) -> Symbol { self.symbol } })* };
 }
-keyed_field!(Tick, Bar, Sentiment, IndicatorSet, Signal, Order, Fill, Position);
+keyed_field!(Tick, Bar, Sentiment, IndicatorSet, Signal, Order, Fill, Position, Expiry, Audit);
 
 /// A stable routing hash of a string key (FNV-1a): the same in every process and version.
 #[inline]

@@ -1,14 +1,24 @@
-//! Property test: over random signal sequences (fills at the decision price), every order the
-//! risk book sends keeps the position and the gross exposure within their limits at that price,
-//! unless it only reduces; and while halted it sends only flattening orders.
+//! Property test: over random sequences of signals, trades and kill-switch commands (fills at
+//! the decision price), every order the risk book sends keeps the position and the gross
+//! exposure within their limits at that price, unless it only reduces; while halted it sends
+//! only reducing orders; and every order has its audit record.
 
 use proptest::prelude::*;
-use tradeflow_operators::risk::{Decision, RiskBook, RiskParams};
+use tradeflow_operators::risk::{Decision, RiskBook, RiskParams, Sizing};
 use tradeflow_operators::{Command, Control, Fill, SECOND, Signal, Symbol, SymbolTable};
 
 #[derive(Clone, Debug)]
 enum Step {
-    Signal { symbol: u32, strength: f64, move_pct: f64 },
+    Signal {
+        symbol: u32,
+        strength: f64,
+        move_pct: f64,
+    },
+    /// A trade moves the price (and may reach a tier's take-profit or stop-loss).
+    Trade {
+        symbol: u32,
+        move_pct: f64,
+    },
     Halt,
     Resume,
 }
@@ -16,6 +26,7 @@ enum Step {
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
         20 => (0u32..6, -1.0f64..1.0, -0.04f64..0.04).prop_map(|(symbol, strength, move_pct)| Step::Signal { symbol, strength, move_pct }),
+        20 => (0u32..6, -0.06f64..0.06).prop_map(|(symbol, move_pct)| Step::Trade { symbol, move_pct }),
         1 => Just(Step::Halt),
         1 => Just(Step::Resume),
     ];
@@ -26,8 +37,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_order_breaks_a_limit(steps in steps(), position_pct in 0.01f64..0.2) {
-        let params = RiskParams { position_pct, max_position_pct: 0.05, max_gross_exposure_pct: 0.12, ..RiskParams::default() };
+    fn no_order_breaks_a_limit(steps in steps(), position_pct in 0.01f64..0.2, sizing in 0usize..3) {
+        let sizing = [Sizing::Fixed, Sizing::VolTarget, Sizing::Kelly][sizing];
+        let params = RiskParams {
+            sizing,
+            position_pct,
+            vol_column: "realvol".into(),
+            kelly_cap_pct: position_pct,
+            max_position_pct: 0.05,
+            max_gross_exposure_pct: 0.12,
+            price_band_pct: 0.2,
+            ..RiskParams::default()
+        };
         let (max_position, max_gross) = (params.max_position_pct, params.max_gross_exposure_pct);
         let symbols = SymbolTable::new(["A", "B", "C", "D", "E", "F"]);
         let mut book = RiskBook::new(params);
@@ -44,12 +65,20 @@ proptest! {
                 Step::Signal { symbol, strength, move_pct } => {
                     let s = *symbol as usize;
                     prices[s] *= 1.0 + move_pct;
-                    let sig = Signal { symbol: Symbol(*symbol), ts, strength: *strength, confidence: 1.0, price: prices[s], reasons: String::new() };
+                    let volatility = 0.1 + 0.4 * strength.abs();
+                    let sig = Signal { symbol: Symbol(*symbol), ts, strength: *strength, confidence: 1.0, price: prices[s], volatility, reasons: String::new(), inputs: String::new() };
                     book.on_signal(&sig, &symbols, &mut out);
                 }
+                Step::Trade { symbol, move_pct } => {
+                    let s = *symbol as usize;
+                    prices[s] *= 1.0 + move_pct;
+                    book.on_trade(Symbol(*symbol), ts, prices[s], &symbols, &mut out);
+                }
             }
+            let audited: Vec<String> = out.iter().filter_map(|d| match d { Decision::Audit(a) => Some(a.order_id.clone()), _ => None }).collect();
             for d in out.clone() {
                 let Decision::Order(order) = d else { continue };
+                prop_assert!(audited.contains(&order.id), "no audit for {}", order.id);
                 let s = order.symbol.0 as usize;
                 let signed = order.side.sign() * order.qty;
                 let after = held[s] + signed;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow_schema::ArrowError;
 use tradeflow_operators::{
-    Bar, DeadLetter, Fill, IndicatorSet, News, Order, Pnl, Position, RiskEvent, Sentiment, Signal, SymbolTable, Tick,
+    Audit, Bar, DeadLetter, Expiry, Fill, IndicatorSet, News, Order, Pnl, Position, RiskEvent, Sentiment, Signal,
+    SymbolTable, Tick,
 };
 
 /// What a sink needs to turn records into columns: names for interned symbols, and the
@@ -24,6 +25,10 @@ pub trait ArrowRecord: Sized + 'static {
 
 fn ts<R>(rows: &[R], f: impl Fn(&R) -> i64) -> ArrayRef {
     Arc::new(TimestampNanosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
+}
+
+fn ts_opt<R>(rows: &[R], f: impl Fn(&R) -> Option<i64>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<TimestampNanosecondArray>().with_timezone("UTC"))
 }
 
 fn float<R>(rows: &[R], f: impl Fn(&R) -> f64) -> ArrayRef {
@@ -139,7 +144,9 @@ impl ArrowRecord for Signal {
             ("strength", float(rows, |r| r.strength), false),
             ("confidence", float(rows, |r| r.confidence), false),
             ("price", float(rows, |r| r.price), false),
+            ("volatility", float_opt(rows, |r| Some(r.volatility)), true),
             ("reasons", text(rows, |r| &r.reasons), false),
+            ("inputs", text(rows, |r| &r.inputs), false),
         ])
     }
 }
@@ -155,6 +162,7 @@ impl ArrowRecord for Order {
             ("qty", float(rows, |r| r.qty), false),
             ("kind", text(rows, |r| r.kind.as_str()), false),
             ("limit_price", float_opt(rows, |r| r.limit_price), true),
+            ("expires", ts_opt(rows, |r| r.expires), true),
             ("decision_price", float(rows, |r| r.decision_price), false),
             ("reason", text(rows, |r| &r.reason), false),
         ])
@@ -213,6 +221,36 @@ impl ArrowRecord for RiskEvent {
             ("rule", text(rows, |r| &r.rule), false),
             ("symbol", text_opt(rows, |r| r.symbol.map(|s| ctx.symbols.name(s))), true),
             ("detail", text(rows, |r| &r.detail), false),
+        ])
+    }
+}
+
+impl ArrowRecord for Expiry {
+    fn to_batch(rows: &[Self], ctx: &RowContext) -> Result<RecordBatch, ArrowError> {
+        batch(vec![
+            ("ts", ts(rows, |r| r.ts), false),
+            ("order_id", text(rows, |r| &r.order_id), false),
+            ("account", text(rows, |r| &r.account), false),
+            ("symbol", symbol_col!(rows, ctx), false),
+            ("side", text(rows, |r| r.side.as_str()), false),
+            ("qty", float(rows, |r| r.qty), false),
+        ])
+    }
+}
+
+impl ArrowRecord for Audit {
+    fn to_batch(rows: &[Self], ctx: &RowContext) -> Result<RecordBatch, ArrowError> {
+        batch(vec![
+            ("ts", ts(rows, |r| r.ts), false),
+            ("order_id", text(rows, |r| &r.order_id), false),
+            ("account", text(rows, |r| &r.account), false),
+            ("symbol", symbol_col!(rows, ctx), false),
+            ("strength", float_opt(rows, |r| Some(r.strength)), true),
+            ("confidence", float_opt(rows, |r| Some(r.confidence)), true),
+            ("reasons", text(rows, |r| &r.reasons), false),
+            ("inputs", text(rows, |r| &r.inputs), false),
+            ("sizing", text(rows, |r| &r.sizing), false),
+            ("checks", text(rows, |r| &r.checks), false),
         ])
     }
 }

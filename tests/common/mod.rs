@@ -58,6 +58,10 @@ impl Table {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn column(&self, name: &str) -> impl Iterator<Item = &dyn Array> {
         self.batches
             .iter()

@@ -6,21 +6,29 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-pub use paper::{BrokerParams, PaperBroker};
+pub use paper::{BrokerParams, Execution, PaperBroker, SlippageModel};
 
-use crate::event::{Fill, Order, Tick};
+use crate::event::{Order, Tick};
 use crate::stash::{EpochStash, ready_epoch};
 
 /// Extension trait for executing orders.
 pub trait Execute<'scope> {
-    /// Fills orders on the paper broker against `ticks`, per symbol. Once both frontiers have
+    /// Executes orders on the paper broker against `ticks`, per symbol. Once both frontiers have
     /// passed an epoch, its orders are opened first, then its ticks are applied in event-time
-    /// order; each fill is emitted at the epoch of the tick that filled it.
-    fn paper_broker(self, ticks: StreamVec<'scope, u64, Tick>, params: BrokerParams) -> StreamVec<'scope, u64, Fill>;
+    /// order; each fill or expiry is emitted at the epoch of the tick that made it.
+    fn paper_broker(
+        self,
+        ticks: StreamVec<'scope, u64, Tick>,
+        params: BrokerParams,
+    ) -> StreamVec<'scope, u64, Execution>;
 }
 
 impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
-    fn paper_broker(self, ticks: StreamVec<'scope, u64, Tick>, params: BrokerParams) -> StreamVec<'scope, u64, Fill> {
+    fn paper_broker(
+        self,
+        ticks: StreamVec<'scope, u64, Tick>,
+        params: BrokerParams,
+    ) -> StreamVec<'scope, u64, Execution> {
         self.binary_frontier(
             ticks,
             Exchange::new(|o: &Order| o.symbol.route()),

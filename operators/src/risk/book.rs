@@ -1,132 +1,61 @@
-//! The risk book: one account's cash, positions and P&L, and the pre-trade checks.
-//! A pure state machine; the operator in `risk/mod.rs` feeds it in a fixed order.
+//! The risk book: one account's cash, positions, tiers and P&L, and the decisions it makes on
+//! signals, marks and control. A pure state machine; the operator in `risk/mod.rs` feeds it in
+//! a fixed order. The pre-trade checks live in `checks.rs`.
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
+use super::params::RiskParams;
 use crate::event::{
-    Command, Control, Fill, MINUTE, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, SECOND, Side, Signal,
-    Symbol, Ts,
+    Audit, Command, Control, Expiry, Fill, Order, OrderKind, Pnl, Position, RiskEvent, RiskEventKind, SECOND, Side,
+    Signal, Symbol, Ts,
 };
 use crate::symbols::SymbolTable;
 
-/// Risk and sizing parameters, as written in the job config's `[risk]` section.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RiskParams {
-    pub account: String,
-    pub initial_cash: f64,
-    /// Position size, as a fraction of equity, at full signal strength.
-    pub position_pct: f64,
-    /// The largest position allowed in one symbol, as a fraction of equity.
-    pub max_position_pct: f64,
-    /// |strength| at or above which a position is opened or resized.
-    pub entry_threshold: f64,
-    /// |strength| below which a position is closed.
-    pub exit_threshold: f64,
-    /// Orders smaller than this many units are not sent.
-    pub min_order_qty: f64,
-    /// Gross exposure (sum of |position| x price) may not exceed this fraction of equity.
-    pub max_gross_exposure_pct: f64,
-    /// No single order may trade more than this notional.
-    pub max_order_notional: f64,
-    /// Fat-finger band: a decision price this far (fraction) from the previous mark is refused.
-    pub price_band_pct: f64,
-    /// Orders per symbol per minute of event time.
-    pub max_orders_per_minute_symbol: usize,
-    /// Orders per account per minute of event time.
-    pub max_orders_per_minute_account: usize,
-    /// A loss of this fraction of the day's opening equity suspends new entries until the next
-    /// UTC day.
-    pub daily_loss_pct: f64,
-    /// A loss of this fraction of the week's opening equity suspends new entries until the next
-    /// week (weeks start on Monday, 00:00 UTC).
-    pub weekly_loss_pct: f64,
-    /// A fall of this fraction from peak equity halts trading and flattens every position.
-    pub max_drawdown_pct: f64,
-}
-
-impl Default for RiskParams {
-    fn default() -> Self {
-        RiskParams {
-            account: "paper".into(),
-            initial_cash: 1_000_000.0,
-            position_pct: 0.04,
-            max_position_pct: 0.05,
-            entry_threshold: 0.3,
-            exit_threshold: 0.1,
-            min_order_qty: 1.0,
-            max_gross_exposure_pct: 0.20,
-            max_order_notional: 100_000.0,
-            price_band_pct: 0.10,
-            max_orders_per_minute_symbol: 4,
-            max_orders_per_minute_account: 120,
-            daily_loss_pct: 0.03,
-            weekly_loss_pct: 0.06,
-            max_drawdown_pct: 0.10,
-        }
-    }
-}
-
-impl RiskParams {
-    pub fn validate(&self) -> Result<(), String> {
-        let frac = |key: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("risk.{key} must be between 0 and 1, got {v}")) }
-        };
-        if self.account.is_empty() {
-            return Err("risk.account must not be empty".into());
-        }
-        if !(self.initial_cash.is_finite() && self.initial_cash > 0.0) {
-            return Err(format!("risk.initial_cash must be positive, got {}", self.initial_cash));
-        }
-        frac("position_pct", self.position_pct)?;
-        frac("max_position_pct", self.max_position_pct)?;
-        frac("entry_threshold", self.entry_threshold)?;
-        frac("exit_threshold", self.exit_threshold)?;
-        if self.exit_threshold > self.entry_threshold {
-            return Err(format!(
-                "risk.exit_threshold ({}) must not exceed risk.entry_threshold ({})",
-                self.exit_threshold, self.entry_threshold
-            ));
-        }
-        if !(self.min_order_qty.is_finite() && self.min_order_qty > 0.0) {
-            return Err(format!("risk.min_order_qty must be positive, got {}", self.min_order_qty));
-        }
-        if !(0.0..=10.0).contains(&self.max_gross_exposure_pct) {
-            return Err(format!(
-                "risk.max_gross_exposure_pct must be between 0 and 10, got {}",
-                self.max_gross_exposure_pct
-            ));
-        }
-        if !(self.max_order_notional.is_finite() && self.max_order_notional > 0.0) {
-            return Err(format!("risk.max_order_notional must be positive, got {}", self.max_order_notional));
-        }
-        frac("price_band_pct", self.price_band_pct)?;
-        frac("daily_loss_pct", self.daily_loss_pct)?;
-        frac("weekly_loss_pct", self.weekly_loss_pct)?;
-        frac("max_drawdown_pct", self.max_drawdown_pct)?;
-        if self.max_orders_per_minute_symbol == 0 || self.max_orders_per_minute_account == 0 {
-            return Err(
-                "risk.max_orders_per_minute_symbol and risk.max_orders_per_minute_account must be at least 1".into()
-            );
-        }
-        Ok(())
-    }
+/// The part of an open position that one tier of its entry owns.
+#[derive(Clone, Debug)]
+struct TierState {
+    /// Index into `RiskParams::tiers`.
+    tier: usize,
+    qty: f64,
+    done: bool,
 }
 
 #[derive(Clone, Debug, Default)]
-struct Holding {
-    qty: f64,
+pub(super) struct Holding {
+    pub(super) qty: f64,
     avg_price: f64,
     realized: f64,
-    /// Ordered but not yet filled, signed.
-    pending: f64,
-    mark: f64,
+    /// Ordered but not yet filled (or expired), signed.
+    pub(super) pending: f64,
+    pub(super) mark: f64,
     /// The mark before the latest one (the fat-finger reference).
-    prev_mark: f64,
+    pub(super) prev_mark: f64,
+    /// Event time of the latest trade seen (a 1-second bar's end).
+    pub(super) traded_at: Option<Ts>,
+    stale: bool,
     /// Event times of this symbol's orders in the last minute.
-    recent_orders: VecDeque<Ts>,
+    pub(super) recent_orders: VecDeque<Ts>,
+    tiers: Vec<TierState>,
+    /// After a take-profit or stop-loss, no new entry this way (+1 long, -1 short) until the
+    /// signal has left it.
+    blocked: f64,
+}
+
+impl Holding {
+    /// Held plus ordered.
+    fn open(&self) -> f64 {
+        self.qty + self.pending
+    }
+
+    /// Settles `q` (signed) of what was ordered; a fill we did not order (a manual trade)
+    /// settles nothing.
+    fn settle(&mut self, q: f64) {
+        let before = self.pending;
+        self.pending -= q;
+        if self.pending.abs() < 1e-9 || before == 0.0 || before.signum() != self.pending.signum() {
+            self.pending = 0.0;
+        }
+    }
 }
 
 /// What the book decided; the operator sends each to its stream.
@@ -135,23 +64,43 @@ pub enum Decision {
     Order(Order),
     Event(RiskEvent),
     Position(Position),
+    Audit(Audit),
 }
 
 /// One account's book.
 #[derive(Clone, Debug)]
 pub struct RiskBook {
-    params: RiskParams,
+    pub(super) params: RiskParams,
     cash: f64,
     fees: f64,
     realized: f64,
-    holdings: Vec<Holding>,
+    pub(super) holdings: Vec<Holding>,
     halted: bool,
     peak_equity: f64,
     /// The UTC day and its opening equity, for the daily loss limit.
-    day: Option<(i64, f64)>,
+    pub(super) day: Option<(i64, f64)>,
     /// The week (Monday-based) and its opening equity, for the weekly loss limit.
-    week: Option<(i64, f64)>,
-    recent_orders: VecDeque<Ts>,
+    pub(super) week: Option<(i64, f64)>,
+    /// The loss rule and period whose suspension was announced.
+    pub(super) suspended: Option<(&'static str, i64)>,
+    pub(super) recent_orders: VecDeque<Ts>,
+    next_stale_scan: Ts,
+}
+
+/// An order to send and how it came about, for its id and its audit record.
+struct Origin<'a> {
+    symbol: Symbol,
+    ts: Ts,
+    /// Signed: positive buys.
+    qty: f64,
+    price: f64,
+    /// An entry follows `entry_order`; everything else is a market order.
+    entry: bool,
+    tag: &'a str,
+    signal: Option<&'a Signal>,
+    reason: String,
+    sizing: String,
+    checks: String,
 }
 
 impl RiskBook {
@@ -166,11 +115,13 @@ impl RiskBook {
             halted: false,
             day: None,
             week: None,
+            suspended: None,
             recent_orders: VecDeque::new(),
+            next_stale_scan: Ts::MIN,
         }
     }
 
-    fn holding(&mut self, s: Symbol) -> &mut Holding {
+    pub(super) fn holding(&mut self, s: Symbol) -> &mut Holding {
         let i = s.0 as usize;
         if self.holdings.len() <= i {
             self.holdings.resize_with(i + 1, Holding::default);
@@ -191,6 +142,7 @@ impl RiskBook {
         self.cash + self.holdings.iter().map(|h| h.qty * h.mark).sum::<f64>()
     }
 
+    /// Records the latest price of a symbol.
     pub fn mark(&mut self, s: Symbol, price: f64) {
         if price.is_finite() && price > 0.0 {
             let h = self.holding(s);
@@ -202,104 +154,25 @@ impl RiskBook {
         }
     }
 
-    /// Gross exposure of everything held or ordered, at the latest marks, leaving out `skip`.
-    fn gross_exposure_without(&self, skip: Symbol) -> f64 {
-        self.holdings
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != skip.0 as usize)
-            .map(|(_, h)| ((h.qty + h.pending) * h.mark).abs())
-            .sum()
+    /// A trade price (a 1-second bar's close): marks the symbol, ends its staleness, and closes
+    /// the tiers whose take-profit or stop-loss it reached.
+    pub fn on_trade(&mut self, s: Symbol, ts: Ts, price: f64, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        if !(price.is_finite() && price > 0.0) {
+            return;
+        }
+        self.mark(s, price);
+        let h = self.holding(s);
+        let quiet = h.traded_at.map_or(0, |t| ts - t);
+        h.traded_at = Some(h.traded_at.map_or(ts, |t| t.max(ts)));
+        if std::mem::take(&mut h.stale) {
+            let detail = format!("trading again after {:.1} s without a trade", quiet as f64 / SECOND as f64);
+            out.push(self.event(ts, RiskEventKind::Resumed, "stale_data", Some(s), detail));
+        }
+        self.check_exits(s, ts, price, symbols, out);
     }
 
-    /// The first pre-trade rule an entry (an order that does not only reduce) would break.
-    fn entry_violation(&self, sig: &Signal, target: f64, delta: f64, equity: f64) -> Option<(&'static str, String)> {
-        let p = &self.params;
-        let periods = [
-            (self.day, "daily_loss", "daily_loss_pct", p.daily_loss_pct),
-            (self.week, "weekly_loss", "weekly_loss_pct", p.weekly_loss_pct),
-        ];
-        for (period, rule, key, limit) in periods {
-            if let Some((_, open)) = period {
-                let loss = open - equity;
-                if loss >= limit * open {
-                    let detail = format!("{rule}: loss {loss:.2} reached {key} {limit} x opening equity {open:.2}");
-                    return Some((rule, detail));
-                }
-            }
-        }
-        let notional = target.abs() * sig.price;
-        let limit = p.max_position_pct * equity;
-        if notional > limit {
-            let detail = format!(
-                "position {target:+} x {:.4} = {notional:.2} would exceed max_position_pct {} x equity {equity:.2} = {limit:.2}",
-                sig.price, p.max_position_pct
-            );
-            return Some(("max_position", detail));
-        }
-        let gross = self.gross_exposure_without(sig.symbol) + notional;
-        let limit = p.max_gross_exposure_pct * equity;
-        if gross > limit {
-            let detail = format!(
-                "gross exposure {gross:.2} would exceed max_gross_exposure_pct {} x equity {equity:.2} = {limit:.2}",
-                p.max_gross_exposure_pct
-            );
-            return Some(("max_gross_exposure", detail));
-        }
-        let order_notional = delta.abs() * sig.price;
-        if order_notional > p.max_order_notional {
-            let detail =
-                format!("order notional {order_notional:.2} exceeds max_order_notional {:.2}", p.max_order_notional);
-            return Some(("max_order_notional", detail));
-        }
-        None
-    }
-
-    /// The first rule any order would break: the fat-finger band and the order rates.
-    fn order_violation(&mut self, sig: &Signal) -> Option<(&'static str, String)> {
-        let (band, per_symbol, per_account) = (
-            self.params.price_band_pct,
-            self.params.max_orders_per_minute_symbol,
-            self.params.max_orders_per_minute_account,
-        );
-        let since = sig.ts - MINUTE;
-        while self.recent_orders.front().is_some_and(|t| *t <= since) {
-            self.recent_orders.pop_front();
-        }
-        let account_orders = self.recent_orders.len();
-        let h = self.holding(sig.symbol);
-        while h.recent_orders.front().is_some_and(|t| *t <= since) {
-            h.recent_orders.pop_front();
-        }
-        let moved = (sig.price / h.prev_mark - 1.0).abs();
-        if h.prev_mark > 0.0 && moved > band {
-            let detail = format!(
-                "price {:.4} is {:.2}% from the previous mark {:.4} (price_band_pct {band})",
-                sig.price,
-                moved * 100.0,
-                h.prev_mark
-            );
-            return Some(("price_band", detail));
-        }
-        if h.recent_orders.len() >= per_symbol {
-            return Some((
-                "order_rate_symbol",
-                format!(
-                    "{} orders in the last minute (max_orders_per_minute_symbol {per_symbol})",
-                    h.recent_orders.len()
-                ),
-            ));
-        }
-        if account_orders >= per_account {
-            return Some((
-                "order_rate_account",
-                format!("{account_orders} orders in the last minute (max_orders_per_minute_account {per_account})"),
-            ));
-        }
-        None
-    }
-
-    /// Tracks the day's opening equity and the peak; past the drawdown limit, halts and flattens.
+    /// Tracks the day's and week's opening equity and the peak; past the drawdown limit, halts
+    /// and flattens.
     fn watch_equity(&mut self, ts: Ts, symbols: &SymbolTable, out: &mut Vec<Decision>) {
         let equity = self.equity();
         let day = ts.div_euclid(86_400 * SECOND);
@@ -331,12 +204,7 @@ impl RiskBook {
         self.cash -= q * fill.price + fill.fee;
         self.fees += fill.fee;
         let h = self.holding(fill.symbol);
-        // A fill settles what was ordered; one we did not order (a manual trade) settles nothing.
-        let before = h.pending;
-        h.pending -= q;
-        if h.pending.abs() < 1e-9 || before == 0.0 || before.signum() != h.pending.signum() {
-            h.pending = 0.0;
-        }
+        h.settle(q);
         let mut realized = 0.0;
         if h.qty == 0.0 || h.qty.signum() == q.signum() {
             h.avg_price = (h.avg_price * h.qty.abs() + fill.price * q.abs()) / (h.qty.abs() + q.abs());
@@ -369,6 +237,11 @@ impl RiskBook {
         }
     }
 
+    /// The unfilled rest of an expired order is no longer pending.
+    pub fn apply_expiry(&mut self, e: &Expiry) {
+        self.holding(e.symbol).settle(e.side.sign() * e.qty);
+    }
+
     pub fn pnl(&self, ts: Ts) -> Pnl {
         let unrealized = self.holdings.iter().map(|h| h.qty * (h.mark - h.avg_price)).sum();
         let gross_exposure = self.holdings.iter().map(|h| (h.qty * h.mark).abs()).sum();
@@ -384,28 +257,83 @@ impl RiskBook {
         }
     }
 
-    fn event(&self, ts: Ts, kind: RiskEventKind, rule: &str, symbol: Option<Symbol>, detail: String) -> Decision {
+    pub(super) fn event(
+        &self,
+        ts: Ts,
+        kind: RiskEventKind,
+        rule: &str,
+        symbol: Option<Symbol>,
+        detail: String,
+    ) -> Decision {
         Decision::Event(RiskEvent { ts, account: self.params.account.clone(), kind, rule: rule.into(), symbol, detail })
     }
 
-    fn order(&mut self, symbols: &SymbolTable, s: Symbol, ts: Ts, qty: f64, price: f64, reason: String) -> Decision {
+    /// Sends an order and its audit record.
+    fn send(&mut self, origin: Origin, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        let Origin { symbol: s, ts, qty, price, entry, .. } = origin;
         self.holding(s).pending += qty;
         let side = if qty > 0.0 { Side::Buy } else { Side::Sell };
-        Decision::Order(Order {
-            id: format!("{}-{}-{}", self.params.account, symbols.name(s), ts),
-            account: self.params.account.clone(),
+        let p = &self.params;
+        let (kind, limit_price, expires) = if entry && p.entry_order == OrderKind::Limit {
+            let limit = price * (1.0 - side.sign() * p.limit_offset_bps / 10_000.0);
+            (OrderKind::Limit, Some(limit), Some(ts + p.limit_ttl()))
+        } else {
+            (OrderKind::Market, None, None)
+        };
+        let mut id = format!("{}-{}-{}", p.account, symbols.name(s), ts);
+        if !origin.tag.is_empty() {
+            id.push('-');
+            id.push_str(origin.tag);
+        }
+        let order = Order {
+            id,
+            account: p.account.clone(),
             symbol: s,
             ts,
             side,
             qty: qty.abs(),
-            kind: OrderKind::Market,
-            limit_price: None,
+            kind,
+            limit_price,
+            expires,
             decision_price: price,
-            reason,
-        })
+            reason: origin.reason.clone(),
+        };
+        let audit = Audit {
+            order_id: order.id.clone(),
+            account: order.account.clone(),
+            symbol: s,
+            ts,
+            strength: origin.signal.map_or(f64::NAN, |g| g.strength),
+            confidence: origin.signal.map_or(f64::NAN, |g| g.confidence),
+            reasons: origin.signal.map_or(origin.reason, |g| g.reasons.clone()),
+            inputs: origin.signal.map_or_else(String::new, |g| g.inputs.clone()),
+            sizing: origin.sizing,
+            checks: origin.checks,
+        };
+        out.push(Decision::Order(order));
+        out.push(Decision::Audit(audit));
     }
 
-    /// Turns a signal into at most one order, after the checks.
+    /// Splits an entry of `total` units over the tiers: whole units, the rest to the last tier.
+    fn plan_tiers(&self, total: f64) -> Vec<TierState> {
+        let n = self.params.tiers.len();
+        let mut left = total;
+        self.params
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let qty = if i + 1 == n { left } else { (t.share * total).floor().min(left) };
+                left -= qty;
+                TierState { tier: i, qty, done: qty <= 0.0 }
+            })
+            .collect()
+    }
+
+    /// Turns a signal into at most one order, after the checks. A position is entered in tiers
+    /// when |strength| reaches the entry threshold, held while the signal keeps its side (the
+    /// tiers' exits manage it), closed when |strength| falls below the exit threshold, and
+    /// reversed when the signal turns to the other side.
     pub fn on_signal(&mut self, sig: &Signal, symbols: &SymbolTable, out: &mut Vec<Decision>) {
         if !(sig.price.is_finite() && sig.price > 0.0) {
             return;
@@ -413,37 +341,157 @@ impl RiskBook {
         self.mark(sig.symbol, sig.price);
         self.watch_equity(sig.ts, symbols, out);
         let equity = self.equity();
-        let p = &self.params;
-        let (entry, exit, size_pct, min_qty) = (p.entry_threshold, p.exit_threshold, p.position_pct, p.min_order_qty);
+        let (entry, exit, min_qty) =
+            (self.params.entry_threshold, self.params.exit_threshold, self.params.min_order_qty);
         let h = self.holding(sig.symbol);
-        let current = h.qty + h.pending;
-        let target = if sig.strength.abs() >= entry {
-            sig.strength.signum() * (sig.strength.abs() * size_pct * equity.max(0.0) / sig.price).floor()
+        let open = h.open();
+        if open == 0.0 {
+            h.tiers.clear();
+        }
+        let side = if sig.strength.abs() >= entry {
+            sig.strength.signum()
         } else if sig.strength.abs() < exit {
             0.0
         } else {
-            current
+            return;
         };
-        let delta = target - current;
+        if side != h.blocked {
+            h.blocked = 0.0;
+        } else if side != 0.0 {
+            return;
+        }
+        if side * open > 0.0 {
+            return;
+        }
+        let (target, sizing) = if side == 0.0 {
+            (0.0, "close: |strength| below exit_threshold".to_string())
+        } else {
+            let (fraction, how) = self.params.size_fraction(sig.strength, sig.confidence, sig.volatility);
+            let units = (fraction * equity.max(0.0) / sig.price).floor();
+            (side * units, format!("{how} of equity {equity:.2} at {:.4} = {units} units", sig.price))
+        };
+        let delta = target - open;
         if delta.abs() < min_qty {
             return;
         }
-        let reducing = target.abs() < current.abs() && target.signum() * current.signum() >= 0.0;
+        let reducing = target.abs() < open.abs() && target * open >= 0.0;
         if self.halted {
             let detail = format!("kill switch engaged: refused {delta:+} at {}", sig.price);
             out.push(self.event(sig.ts, RiskEventKind::Rejected, "kill_switch", Some(sig.symbol), detail));
             return;
         }
-        let violation = if reducing { None } else { self.entry_violation(sig, target, delta, equity) };
-        if let Some((rule, detail)) = violation.or_else(|| self.order_violation(sig)) {
-            out.push(self.event(sig.ts, RiskEventKind::Rejected, rule, Some(sig.symbol), detail));
+        let checks = match self.pre_trade(sig, target, delta, equity, reducing, out) {
+            Ok(checks) => checks,
+            Err((rule, detail)) => {
+                out.push(self.event(sig.ts, RiskEventKind::Rejected, rule, Some(sig.symbol), detail));
+                return;
+            }
+        };
+        self.recent_orders.push_back(sig.ts);
+        let tiers = if target == 0.0 { Vec::new() } else { self.plan_tiers(target.abs()) };
+        let h = self.holding(sig.symbol);
+        h.recent_orders.push_back(sig.ts);
+        h.tiers = tiers;
+        let reason = format!("signal {:+.3}: target {target:+}", sig.strength);
+        let origin = Origin {
+            symbol: sig.symbol,
+            ts: sig.ts,
+            qty: delta,
+            price: sig.price,
+            entry: target != 0.0,
+            tag: "",
+            signal: Some(sig),
+            reason,
+            sizing,
+            checks,
+        };
+        self.send(origin, symbols, out);
+    }
+
+    /// Closes the tiers whose take-profit or stop-loss `price` reached, with market orders.
+    fn check_exits(&mut self, s: Symbol, ts: Ts, price: f64, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        let h = &self.holdings[s.0 as usize];
+        if h.tiers.is_empty() || h.qty == 0.0 || h.avg_price <= 0.0 {
             return;
         }
-        self.recent_orders.push_back(sig.ts);
-        self.holding(sig.symbol).recent_orders.push_back(sig.ts);
-        let reason = format!("signal {:+.3} ({}); target {target:+}", sig.strength, sig.reasons);
-        let order = self.order(symbols, sig.symbol, sig.ts, delta, sig.price, reason);
-        out.push(order);
+        let side = h.qty.signum();
+        let entry = h.avg_price;
+        let moved = side * (price / entry - 1.0);
+        let mut exits = Vec::new();
+        for (i, t) in h.tiers.iter().enumerate().filter(|(_, t)| !t.done) {
+            let tier = &self.params.tiers[t.tier];
+            let hit = match (tier.take_profit_pct, tier.stop_loss_pct) {
+                (Some(tp), _) if moved >= tp => ("take_profit", "tp", tp),
+                (_, Some(sl)) if moved <= -sl => ("stop_loss", "sl", sl),
+                _ => continue,
+            };
+            exits.push((i, t.qty, tier.name.clone(), hit));
+        }
+        for (i, tier_qty, name, (rule, tag, level)) in exits {
+            let h = self.holding(s);
+            h.tiers[i].done = true;
+            h.blocked = side;
+            let open = h.open();
+            let qty = if open * side > 0.0 { tier_qty.min(open.abs()) } else { 0.0 };
+            if qty <= 0.0 {
+                continue;
+            }
+            let detail = format!(
+                "tier {name}: {price:.4} is {:+.2}% from the entry {entry:.4} ({rule}_pct {level}): closing {qty}",
+                moved * 100.0
+            );
+            out.push(self.event(ts, RiskEventKind::Exit, rule, Some(s), detail.clone()));
+            let origin = Origin {
+                symbol: s,
+                ts,
+                qty: -side * qty,
+                price,
+                entry: false,
+                tag: &format!("{tag}{}", i + 1),
+                signal: None,
+                reason: detail,
+                sizing: format!("the tier's {tier_qty} units, at most the {} still held", open.abs()),
+                checks: "exempt: a take-profit or stop-loss only reduces the position".into(),
+            };
+            self.send(origin, symbols, out);
+        }
+    }
+
+    /// Marks symbols without a trade for `stale_after_s` as stale (and closes their positions
+    /// when `flatten_on_stale`). Scans at most once per second of event time.
+    pub fn check_stale(&mut self, now: Ts, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        if now < self.next_stale_scan {
+            return;
+        }
+        self.next_stale_scan = now + SECOND;
+        let (limit, flatten) = (self.params.stale_after(), self.params.flatten_on_stale);
+        for i in 0..self.holdings.len() {
+            let h = &mut self.holdings[i];
+            let Some(at) = h.traded_at.filter(|at| !h.stale && now - at > limit) else { continue };
+            h.stale = true;
+            let (open, mark) = (h.open(), h.mark);
+            let s = Symbol(i as u32);
+            let quiet = (now - at) as f64 / SECOND as f64;
+            let action = if flatten && open != 0.0 { "closing the position" } else { "no new orders" };
+            let detail = format!("no trade for {quiet:.1} s (stale_after_s {}): {action}", self.params.stale_after_s);
+            out.push(self.event(now, RiskEventKind::Stale, "stale_data", Some(s), detail.clone()));
+            if flatten && open != 0.0 {
+                self.holding(s).tiers.clear();
+                let origin = Origin {
+                    symbol: s,
+                    ts: now,
+                    qty: -open,
+                    price: mark,
+                    entry: false,
+                    tag: "stale",
+                    signal: None,
+                    reason: detail,
+                    sizing: format!("everything held or ordered: {open}"),
+                    checks: "exempt: closing a stale position only reduces it".into(),
+                };
+                self.send(origin, symbols, out);
+            }
+        }
     }
 
     /// Applies a kill-switch command.
@@ -455,31 +503,31 @@ impl RiskBook {
             }
             Command::Resume => {
                 self.halted = false;
-                out.push(self.event(
-                    c.ts,
-                    RiskEventKind::Resumed,
-                    "kill_switch",
-                    None,
-                    "resume: orders accepted".into(),
-                ));
+                let detail = "resume: orders accepted".to_string();
+                out.push(self.event(c.ts, RiskEventKind::Resumed, "kill_switch", None, detail));
             }
             Command::Flatten => {
                 self.halted = true;
-                out.push(self.event(
-                    c.ts,
-                    RiskEventKind::Flatten,
-                    "kill_switch",
-                    None,
-                    "flatten: closing all positions, then halt".into(),
-                ));
+                let detail = "flatten: closing all positions, then halt".to_string();
+                out.push(self.event(c.ts, RiskEventKind::Flatten, "kill_switch", None, detail));
                 for i in 0..self.holdings.len() {
-                    let h = &self.holdings[i];
-                    let open = h.qty + h.pending;
+                    let h = &mut self.holdings[i];
+                    let (open, mark) = (h.open(), h.mark);
                     if open != 0.0 {
-                        let mark = h.mark;
-                        let order =
-                            self.order(symbols, Symbol(i as u32), c.ts, -open, mark, "flatten (kill switch)".into());
-                        out.push(order);
+                        h.tiers.clear();
+                        let origin = Origin {
+                            symbol: Symbol(i as u32),
+                            ts: c.ts,
+                            qty: -open,
+                            price: mark,
+                            entry: false,
+                            tag: "flatten",
+                            signal: None,
+                            reason: "flatten (kill switch)".into(),
+                            sizing: format!("everything held or ordered: {open}"),
+                            checks: "exempt: flattening only reduces positions".into(),
+                        };
+                        self.send(origin, symbols, out);
                     }
                 }
             }
@@ -490,13 +538,80 @@ impl RiskBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::MINUTE;
+    use crate::risk::params::Tier;
 
     fn fill(side: Side, qty: f64, price: f64) -> Fill {
         Fill { order_id: "o".into(), account: "a".into(), symbol: Symbol(0), ts: 1, side, qty, price, fee: 1.0 }
     }
 
+    fn signal_for(symbol: u32, ts: Ts, strength: f64, price: f64) -> Signal {
+        Signal {
+            symbol: Symbol(symbol),
+            ts,
+            strength,
+            confidence: 1.0,
+            price,
+            volatility: f64::NAN,
+            reasons: "test".into(),
+            inputs: "x=1".into(),
+        }
+    }
+
     fn signal(strength: f64, price: f64) -> Signal {
-        Signal { symbol: Symbol(0), ts: 10, strength, confidence: 1.0, price, reasons: String::new() }
+        signal_for(0, 10, strength, price)
+    }
+
+    fn fill_at(symbol: u32, qty: f64, price: f64) -> Fill {
+        let side = if qty > 0.0 { Side::Buy } else { Side::Sell };
+        Fill {
+            order_id: "o".into(),
+            account: "a".into(),
+            symbol: Symbol(symbol),
+            ts: 0,
+            side,
+            qty: qty.abs(),
+            price,
+            fee: 0.0,
+        }
+    }
+
+    fn fill_of(o: &Order) -> Fill {
+        Fill {
+            order_id: o.id.clone(),
+            account: o.account.clone(),
+            symbol: o.symbol,
+            ts: o.ts,
+            side: o.side,
+            qty: o.qty,
+            price: o.decision_price,
+            fee: 0.0,
+        }
+    }
+
+    fn rejection(out: &[Decision]) -> Option<(&str, &str)> {
+        out.iter().find_map(|d| match d {
+            Decision::Event(e) if e.kind == RiskEventKind::Rejected => Some((e.rule.as_str(), e.detail.as_str())),
+            _ => None,
+        })
+    }
+
+    fn orders(out: &[Decision]) -> Vec<&Order> {
+        out.iter()
+            .filter_map(|d| match d {
+                Decision::Order(o) => Some(o),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(out: &[Decision], kind: RiskEventKind) -> Vec<&RiskEvent> {
+        out.iter()
+            .filter_map(|d| match d {
+                Decision::Event(e) if e.kind == kind => Some(e),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -525,30 +640,6 @@ mod tests {
         let [Decision::Event(e)] = &out[..] else { panic!("{out:?}") };
         assert_eq!((e.kind, e.rule.as_str()), (RiskEventKind::Rejected, "max_position"));
         assert!(e.detail.contains("50000.00"), "{}", e.detail);
-    }
-
-    fn signal_for(symbol: u32, ts: Ts, strength: f64, price: f64) -> Signal {
-        Signal { symbol: Symbol(symbol), ts, strength, confidence: 1.0, price, reasons: String::new() }
-    }
-
-    fn fill_at(symbol: u32, qty: f64, price: f64) -> Fill {
-        Fill {
-            order_id: "o".into(),
-            account: "a".into(),
-            symbol: Symbol(symbol),
-            ts: 0,
-            side: Side::Buy,
-            qty,
-            price,
-            fee: 0.0,
-        }
-    }
-
-    fn rejection(out: &[Decision]) -> Option<(&str, &str)> {
-        out.iter().find_map(|d| match d {
-            Decision::Event(e) if e.kind == RiskEventKind::Rejected => Some((e.rule.as_str(), e.detail.as_str())),
-            _ => None,
-        })
     }
 
     #[test]
@@ -585,11 +676,11 @@ mod tests {
         let mut out = Vec::new();
         book.on_signal(&signal_for(0, SECOND, 1.0, 100.0), &symbols, &mut out);
         book.on_signal(&signal_for(0, 2 * SECOND, -1.0, 100.0), &symbols, &mut out);
-        assert!(matches!(&out[0], Decision::Order(_)));
+        assert_eq!(orders(&out).len(), 1);
         assert_eq!(rejection(&out).unwrap().0, "order_rate_symbol");
         out.clear();
         book.on_signal(&signal_for(0, 62 * SECOND, -1.0, 100.0), &symbols, &mut out);
-        assert!(matches!(&out[..], [Decision::Order(_)]), "a minute later it may trade again: {out:?}");
+        assert_eq!(orders(&out).len(), 1, "a minute later it may trade again: {out:?}");
     }
 
     #[test]
@@ -604,13 +695,31 @@ mod tests {
         book.mark(Symbol(0), 91.0); // 36,000 lost: 3.6% of the day's opening equity
         book.on_signal(&signal_for(1, SECOND, 1.0, 50.0), &symbols, &mut out);
         assert_eq!(rejection(&out).unwrap().0, "daily_loss", "{out:?}");
+        let [suspended] = &events(&out, RiskEventKind::Suspended)[..] else { panic!("{out:?}") };
+        assert_eq!(suspended.rule, "daily_loss");
+        out.clear();
+        book.on_signal(&signal_for(1, 2 * SECOND, 1.0, 50.0), &symbols, &mut out);
+        assert!(events(&out, RiskEventKind::Suspended).is_empty(), "announced once: {out:?}");
         out.clear();
         book.on_signal(&signal_for(0, 2 * SECOND, 0.0, 91.0), &symbols, &mut out);
-        assert!(matches!(&out[..], [Decision::Order(o)] if o.side == Side::Sell), "exits stay allowed: {out:?}");
+        assert!(matches!(&orders(&out)[..], [o] if o.side == Side::Sell), "exits stay allowed: {out:?}");
         // The next UTC day starts afresh.
         out.clear();
         book.on_signal(&signal_for(1, 86_400 * SECOND, 1.0, 50.0), &symbols, &mut out);
-        assert!(matches!(&out[..], [Decision::Order(_)]), "{out:?}");
+        assert_eq!(orders(&out).len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn closing_a_short_is_a_reduction_even_under_a_loss_limit() {
+        let symbols = SymbolTable::new(["X"]);
+        let mut book =
+            RiskBook::new(RiskParams { max_drawdown_pct: 0.5, price_band_pct: 1.0, ..RiskParams::default() });
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, 0, 0.0, 100.0), &symbols, &mut out);
+        book.apply_fill(&fill_at(0, -4000.0, 100.0));
+        book.mark(Symbol(0), 110.0); // 40,000 lost
+        book.on_signal(&signal_for(0, SECOND, 0.0, 110.0), &symbols, &mut out);
+        assert!(matches!(&orders(&out)[..], [o] if o.side == Side::Buy && o.qty == 4000.0), "{out:?}");
     }
 
     #[test]
@@ -636,7 +745,7 @@ mod tests {
         out.clear();
         let monday = tuesday + 6 * 86_400 * SECOND;
         book.on_signal(&signal_for(1, monday, 1.0, 50.0), &symbols, &mut out);
-        assert!(matches!(&out[..], [Decision::Order(_)]), "a new week: {out:?}");
+        assert_eq!(orders(&out).len(), 1, "a new week: {out:?}");
     }
 
     #[test]
@@ -649,16 +758,9 @@ mod tests {
         book.apply_fill(&fill_at(0, 5000.0, 100.0));
         let mut out = Vec::new();
         book.on_signal(&signal_for(0, SECOND, 1.0, 78.0), &symbols, &mut out); // 110,000 lost: 11%
-        assert!(
-            out.iter().any(
-                |d| matches!(d, Decision::Event(e) if e.rule == "max_drawdown" && e.kind == RiskEventKind::Halted)
-            ),
-            "{out:?}"
-        );
-        assert!(
-            out.iter().any(|d| matches!(d, Decision::Order(o) if o.side == Side::Sell && o.qty == 5000.0)),
-            "{out:?}"
-        );
+        let halts = events(&out, RiskEventKind::Halted);
+        assert!(halts.iter().any(|e| e.rule == "max_drawdown"), "{out:?}");
+        assert!(orders(&out).iter().any(|o| o.side == Side::Sell && o.qty == 5000.0), "{out:?}");
         assert!(book.is_halted());
     }
 
@@ -668,13 +770,143 @@ mod tests {
         let mut book = RiskBook::new(RiskParams::default());
         let mut out = Vec::new();
         book.on_signal(&signal(1.0, 100.0), &symbols, &mut out);
-        let [Decision::Order(o)] = &out[..] else { panic!("{out:?}") };
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
         assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Buy, 400.0, "paper-X-10"));
         out.clear();
         book.on_control(&Control { ts: 11, command: Command::Flatten }, &symbols, &mut out);
-        assert!(matches!(&out[1], Decision::Order(o) if o.side == Side::Sell && o.qty == 400.0));
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Sell, 400.0, "paper-X-11-flatten"));
         out.clear();
         book.on_signal(&signal(-1.0, 100.0), &symbols, &mut out);
         assert!(matches!(&out[..], [Decision::Event(e)] if e.rule == "kill_switch"));
+    }
+
+    #[test]
+    fn entries_split_into_tiers_that_exit_at_their_own_levels() {
+        let symbols = SymbolTable::new(["X"]);
+        let mut book = RiskBook::new(RiskParams { price_band_pct: 1.0, ..RiskParams::default() });
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, 0, 1.0, 100.0), &symbols, &mut out);
+        let entry = orders(&out)[0].clone();
+        assert_eq!(entry.qty, 400.0);
+        book.apply_fill(&fill_of(&entry));
+        out.clear();
+        // +6%: only the conservative tier (+5%) takes its profit, a quarter of the position.
+        book.on_trade(Symbol(0), SECOND, 106.0, &symbols, &mut out);
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Sell, 100.0, "paper-X-1000000000-tp1"));
+        let [e] = &events(&out, RiskEventKind::Exit)[..] else { panic!("{out:?}") };
+        assert_eq!(e.rule, "take_profit");
+        assert!(e.detail.contains("tier conservative") && e.detail.contains("+6.00%"), "{}", e.detail);
+        book.apply_fill(&fill_of(o));
+        out.clear();
+        // Back to -8%: the moderate tier (-7%) stops out; the aggressive one (-10%) holds.
+        book.on_trade(Symbol(0), 2 * SECOND, 92.0, &symbols, &mut out);
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.qty, o.id.as_str()), (200.0, "paper-X-2000000000-sl2"));
+        book.apply_fill(&fill_of(o));
+        out.clear();
+        // The signal still says long: the remaining tier is held, not topped up.
+        book.on_signal(&signal_for(0, 3 * SECOND, 1.0, 92.0), &symbols, &mut out);
+        assert!(orders(&out).is_empty(), "{out:?}");
+        book.on_trade(Symbol(0), 4 * SECOND, 89.0, &symbols, &mut out);
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.qty, o.id.as_str()), (100.0, "paper-X-4000000000-sl3"));
+        book.apply_fill(&fill_of(o));
+        out.clear();
+        // Flat after the stops: no new long until the signal has left the long side.
+        book.on_signal(&signal_for(0, 5 * SECOND, 1.0, 89.0), &symbols, &mut out);
+        assert!(orders(&out).is_empty(), "{out:?}");
+        book.on_signal(&signal_for(0, 6 * SECOND, 0.0, 89.0), &symbols, &mut out);
+        book.on_signal(&signal_for(0, 7 * SECOND, 1.0, 89.0), &symbols, &mut out);
+        assert_eq!(orders(&out).len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn every_order_has_an_audit_record_with_its_checks() {
+        let symbols = SymbolTable::new(["X"]);
+        let mut book = RiskBook::new(RiskParams::default());
+        let mut out = Vec::new();
+        book.on_trade(Symbol(0), 0, 100.0, &symbols, &mut out);
+        book.on_signal(&signal_for(0, SECOND, 0.5, 100.0), &symbols, &mut out);
+        let [Decision::Order(o), Decision::Audit(a)] = &out[..] else { panic!("{out:?}") };
+        assert_eq!((a.order_id.as_str(), a.strength, a.inputs.as_str()), (o.id.as_str(), 0.5, "x=1"));
+        assert!(a.sizing.contains("fixed: |strength| 0.500 x position_pct 0.04 = 0.02000"), "{}", a.sizing);
+        for rule in [
+            "stale_data 1.0s",
+            "daily_loss",
+            "weekly_loss",
+            "max_position 20000.00 <= 50000.00",
+            "max_gross_exposure",
+            "max_order_notional",
+            "price_band",
+            "order_rate_symbol 0 < 4",
+            "order_rate_account",
+            "kill_switch off",
+        ] {
+            assert!(a.checks.contains(rule), "{rule} missing from {}", a.checks);
+        }
+    }
+
+    #[test]
+    fn stale_data_refuses_orders_and_optionally_flattens() {
+        let symbols = SymbolTable::new(["X", "Y"]);
+        let params = RiskParams { flatten_on_stale: true, ..RiskParams::default() };
+        let mut book = RiskBook::new(params);
+        let mut out = Vec::new();
+        book.on_trade(Symbol(0), 0, 100.0, &symbols, &mut out);
+        book.on_trade(Symbol(1), 0, 50.0, &symbols, &mut out);
+        book.apply_fill(&fill_at(0, 100.0, 100.0));
+        book.check_stale(30 * SECOND, &symbols, &mut out);
+        assert!(out.is_empty(), "30 s is not yet stale: {out:?}");
+        book.check_stale(31 * SECOND, &symbols, &mut out);
+        let stale = events(&out, RiskEventKind::Stale);
+        assert_eq!(stale.len(), 2, "{out:?}");
+        assert!(stale[0].detail.contains("no trade for 31.0 s"), "{}", stale[0].detail);
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Sell, 100.0, "paper-X-31000000000-stale"));
+        out.clear();
+        book.on_signal(&signal_for(1, 40 * SECOND, 1.0, 50.0), &symbols, &mut out);
+        assert_eq!(rejection(&out).unwrap().0, "stale_data");
+        out.clear();
+        book.on_trade(Symbol(1), 41 * SECOND, 50.0, &symbols, &mut out);
+        assert_eq!(events(&out, RiskEventKind::Resumed)[0].rule, "stale_data");
+        book.on_signal(&signal_for(1, 42 * SECOND, 1.0, 50.0), &symbols, &mut out);
+        assert_eq!(orders(&out).len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn limit_entries_expire_and_free_their_pending_size() {
+        let symbols = SymbolTable::new(["X"]);
+        let params = RiskParams { entry_order: OrderKind::Limit, limit_offset_bps: 10.0, ..RiskParams::default() };
+        let mut book = RiskBook::new(params);
+        let mut out = Vec::new();
+        book.on_signal(&signal_for(0, 0, 1.0, 100.0), &symbols, &mut out);
+        let [o] = &orders(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((o.kind, o.limit_price, o.expires), (OrderKind::Limit, Some(99.9), Some(MINUTE)));
+        let expiry = Expiry {
+            order_id: o.id.clone(),
+            account: o.account.clone(),
+            symbol: o.symbol,
+            ts: MINUTE,
+            side: o.side,
+            qty: 400.0,
+        };
+        out.clear();
+        book.apply_expiry(&expiry);
+        book.on_signal(&signal_for(0, 2 * MINUTE, 1.0, 100.0), &symbols, &mut out);
+        assert_eq!(orders(&out).len(), 1, "nothing pending after the expiry: {out:?}");
+    }
+
+    #[test]
+    fn tiers_split_whole_units_and_give_the_rest_to_the_last() {
+        let book = RiskBook::new(RiskParams::default());
+        let qty: Vec<f64> = book.plan_tiers(7.0).iter().map(|t| t.qty).collect();
+        assert_eq!(qty, [1.0, 3.0, 3.0]);
+        let one = RiskBook::new(RiskParams {
+            tiers: vec![Tier { name: "all".into(), share: 1.0, take_profit_pct: None, stop_loss_pct: None }],
+            ..RiskParams::default()
+        });
+        assert_eq!(one.plan_tiers(7.0)[0].qty, 7.0);
     }
 }

@@ -1,6 +1,8 @@
 //! The risk book and the extension method that runs it over signals, marks, fills and control.
 
 pub mod book;
+mod checks;
+pub mod params;
 
 use std::sync::Arc;
 
@@ -10,9 +12,10 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
-pub use book::{Decision, RiskBook, RiskParams};
+pub use book::{Decision, RiskBook};
+pub use params::{RiskParams, Sizing, Tier};
 
-use crate::event::{Control, Fill, Order, Pnl, Position, RiskEvent, Signal, Symbol, Ts, route_str};
+use crate::event::{Audit, Control, Expiry, Fill, Order, Pnl, Position, RiskEvent, Signal, Symbol, Ts, route_str};
 use crate::stash::EpochStash;
 use crate::symbols::SymbolTable;
 
@@ -21,9 +24,11 @@ use crate::symbols::SymbolTable;
 pub enum RiskInput {
     /// Our own fill, fed back one epoch after the broker made it.
     Fill(Fill),
+    /// The unfilled rest of one of our orders expired, fed back like fills.
+    Expired(Expiry),
     Control(Control),
-    /// The latest price of a symbol (a bar close).
-    Mark {
+    /// The latest trade price of a symbol (a 1-second bar's close).
+    Trade {
         symbol: Symbol,
         ts: Ts,
         price: f64,
@@ -32,15 +37,25 @@ pub enum RiskInput {
 }
 
 impl RiskInput {
-    /// Fills first (they belong to the previous epoch), then by event time; at equal times
-    /// control, then marks, then signals; then by symbol. This order makes the book's
+    /// Broker reports first (they belong to the previous epoch), then by event time; at equal
+    /// times control, then trades, then signals; then by symbol. This order makes the book's
     /// decisions the same for any number of workers.
     fn order_key(&self) -> (u8, Ts, u8, u32) {
         match self {
             RiskInput::Fill(f) => (0, f.ts, 0, f.symbol.0),
+            RiskInput::Expired(e) => (0, e.ts, 1, e.symbol.0),
             RiskInput::Control(c) => (1, c.ts, 0, 0),
-            RiskInput::Mark { symbol, ts, .. } => (1, *ts, 1, symbol.0),
+            RiskInput::Trade { symbol, ts, .. } => (1, *ts, 1, symbol.0),
             RiskInput::Signal(s) => (1, s.ts, 2, s.symbol.0),
+        }
+    }
+
+    /// Ties between broker reports of one symbol at one time: by order id.
+    fn order_id(&self) -> Option<&str> {
+        match self {
+            RiskInput::Fill(f) => Some(&f.order_id),
+            RiskInput::Expired(e) => Some(&e.order_id),
+            _ => None,
         }
     }
 }
@@ -51,6 +66,7 @@ pub struct RiskStreams<'scope> {
     pub events: StreamVec<'scope, u64, RiskEvent>,
     pub positions: StreamVec<'scope, u64, Position>,
     pub pnl: StreamVec<'scope, u64, Pnl>,
+    pub audit: StreamVec<'scope, u64, Audit>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,9 +78,10 @@ enum RiskOutput {
 /// Extension trait for running the risk book.
 pub trait RiskCheck<'scope> {
     /// Routes every input to the worker of the account, and once the frontier has passed an
-    /// epoch applies its inputs in [`RiskInput`]'s fixed order: fills, control, marks, signals.
-    /// Emits orders that passed every check, risk events, positions after fills, and a P&L row
-    /// for each epoch that saw a mark or a fill.
+    /// epoch applies its inputs in [`RiskInput`]'s fixed order: broker reports, control, trades,
+    /// signals; then looks for stale symbols. Emits orders that passed every check with their
+    /// audit records, risk events, positions after fills, and a P&L row for each epoch that saw
+    /// a trade or a fill.
     fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>;
 }
 
@@ -83,13 +100,9 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                             break;
                         };
                         inputs.sort_by(|a, b| {
-                            a.order_key().cmp(&b.order_key()).then_with(|| match (a, b) {
-                                (RiskInput::Fill(x), RiskInput::Fill(y)) => x.order_id.cmp(&y.order_id),
-                                _ => std::cmp::Ordering::Equal,
-                            })
+                            a.order_key().cmp(&b.order_key()).then_with(|| a.order_id().cmp(&b.order_id()))
                         });
                         let mut session = output.session(&cap);
-                        let mut last_ts = None;
                         let mut booked = false;
                         for item in &inputs {
                             match item {
@@ -97,21 +110,23 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                                     decisions.push(Decision::Position(book.apply_fill(f)));
                                     booked = true;
                                 }
+                                RiskInput::Expired(e) => book.apply_expiry(e),
                                 RiskInput::Control(c) => book.on_control(c, &symbols, &mut decisions),
-                                RiskInput::Mark { symbol, ts, price } => {
-                                    book.mark(*symbol, *price);
-                                    last_ts = Some(last_ts.map_or(*ts, |t: Ts| t.max(*ts)));
+                                RiskInput::Trade { symbol, ts, price } => {
+                                    book.on_trade(*symbol, *ts, *price, &symbols, &mut decisions);
                                     booked = true;
                                 }
                                 RiskInput::Signal(s) => book.on_signal(s, &symbols, &mut decisions),
                             }
                             session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
                         }
-                        if booked {
-                            let ts = inputs.iter().map(|i| i.order_key().1).max().into_iter().chain(last_ts).max();
-                            if let Some(ts) = ts {
-                                session.give(RiskOutput::Pnl(book.pnl(ts)));
-                            }
+                        let now = inputs.iter().map(|i| i.order_key().1).max();
+                        if let Some(now) = now {
+                            book.check_stale(now, &symbols, &mut decisions);
+                            session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
+                        }
+                        if let Some(ts) = now.filter(|_| booked) {
+                            session.give(RiskOutput::Pnl(book.pnl(ts)));
                         }
                     }
                 }
@@ -127,6 +142,10 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
             }),
             positions: outputs.clone().flat_map(|o| match o {
                 RiskOutput::Decision(Decision::Position(x)) => Some(x),
+                _ => None,
+            }),
+            audit: outputs.clone().flat_map(|o| match o {
+                RiskOutput::Decision(Decision::Audit(x)) => Some(x),
                 _ => None,
             }),
             pnl: outputs.flat_map(|o| match o {

@@ -1,0 +1,369 @@
+//! Strategies: the rules (pure functions in `rules.rs`), the per-symbol state they keep, and
+//! the operator that drives them.
+
+mod rules;
+
+pub use rules::{CrossoverParams, EnsembleColumns, EnsembleParams, Verdict, ZscoreParams};
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use crate::event::{IndicatorSet, SECOND, Sentiment, Signal, Ts};
+use crate::indicators::IndicatorSuite;
+use crate::stash::{EpochStash, ready_epoch};
+
+/// The job config's `[strategy]` section: `kind` picks the rule, the other keys are its
+/// parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StrategyParams {
+    Ensemble(EnsembleParams),
+    MaCrossover(CrossoverParams),
+    Zscore(ZscoreParams),
+}
+
+impl Default for StrategyParams {
+    fn default() -> Self {
+        StrategyParams::Ensemble(EnsembleParams::default())
+    }
+}
+
+/// Where the volatility forecast that sizing reads comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolatilitySource {
+    /// An indicator column of per-bar volatility (realized, or GARCH when present).
+    pub column: String,
+    /// Bars per year, to annualize it: `sqrt(bars_per_year)`.
+    pub bars_per_year: f64,
+}
+
+fn column(suite: &IndicatorSuite, key: &str, name: &str) -> Result<usize, String> {
+    suite.index_of(name).ok_or_else(|| {
+        format!(
+            "strategy.{key} = \"{name}\" is not a configured indicator column (have: {})",
+            suite.columns().join(", ")
+        )
+    })
+}
+
+/// An optional column: an empty name leaves it out.
+fn optional(suite: &IndicatorSuite, key: &str, name: &str) -> Result<Option<usize>, String> {
+    if name.is_empty() { Ok(None) } else { column(suite, key, name).map(Some) }
+}
+
+fn positive(key: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("strategy.{key} must be positive, got {v}")) }
+}
+
+impl StrategyParams {
+    /// Checks the parameters against the configured indicators and resolves the columns the
+    /// rule reads; the error names the key.
+    pub fn resolve(&self, suite: &IndicatorSuite, volatility: Option<&VolatilitySource>) -> Result<Strategy, String> {
+        let rule = match self {
+            StrategyParams::Ensemble(p) => {
+                for (key, v) in [
+                    ("trend_weight", p.trend_weight),
+                    ("technical_weight", p.technical_weight),
+                    ("pattern_weight", p.pattern_weight),
+                ] {
+                    if !v.is_finite() || v < 0.0 {
+                        return Err(format!("strategy.{key} must be a non-negative number, got {v}"));
+                    }
+                }
+                if p.trend_weight + p.technical_weight + p.pattern_weight <= 0.0 {
+                    return Err("strategy: at least one of the ensemble weights must be positive".into());
+                }
+                if !(0.0..=1.0).contains(&p.sentiment_share) {
+                    return Err(format!("strategy.sentiment_share must be between 0 and 1, got {}", p.sentiment_share));
+                }
+                positive("trend_scale", p.trend_scale)?;
+                positive("sentiment_half_life_s", p.sentiment_half_life_s)?;
+                positive("pattern_scale_pct", p.pattern_scale_pct)?;
+                let bands = |suffix: &str| {
+                    if p.bbands.is_empty() {
+                        Ok(None)
+                    } else {
+                        column(suite, "bbands", &format!("{}_{suffix}", p.bbands)).map(Some)
+                    }
+                };
+                Rule::Ensemble(Box::new((
+                    p.clone(),
+                    EnsembleColumns {
+                        fast: column(suite, "fast", &p.fast)?,
+                        slow: column(suite, "slow", &p.slow)?,
+                        rsi: optional(suite, "rsi", &p.rsi)?,
+                        macd_hist: optional(suite, "macd_hist", &p.macd_hist)?,
+                        bb_upper: bands("upperband")?,
+                        bb_middle: bands("middleband")?,
+                        breakout: optional(suite, "breakout", &p.breakout)?,
+                        support: optional(suite, "support", &p.support)?,
+                    },
+                )))
+            }
+            StrategyParams::MaCrossover(p) => {
+                if !(p.band.is_finite() && p.band >= 0.0) {
+                    return Err(format!("strategy.band must be a non-negative number, got {}", p.band));
+                }
+                Rule::Crossover(p.clone(), column(suite, "fast", &p.fast)?, column(suite, "slow", &p.slow)?)
+            }
+            StrategyParams::Zscore(p) => {
+                positive("full_z", p.full_z)?;
+                Rule::Zscore(p.clone(), column(suite, "column", &p.column)?)
+            }
+        };
+        let volatility = match volatility {
+            None => None,
+            Some(v) => {
+                let i = suite.index_of(&v.column).ok_or_else(|| {
+                    format!(
+                        "risk.vol_column = \"{}\" is not a configured indicator column (have: {})",
+                        v.column,
+                        suite.columns().join(", ")
+                    )
+                })?;
+                if !(v.bars_per_year.is_finite() && v.bars_per_year >= 1.0) {
+                    return Err(format!("risk.bars_per_year must be at least 1, got {}", v.bars_per_year));
+                }
+                Some((i, v.bars_per_year.sqrt()))
+            }
+        };
+        let mut read: Vec<usize> = match &rule {
+            Rule::Ensemble(e) => {
+                let c = &e.1;
+                [Some(c.fast), Some(c.slow), c.rsi, c.macd_hist, c.bb_upper, c.bb_middle, c.breakout, c.support]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+            Rule::Crossover(_, fast, slow) => vec![*fast, *slow],
+            Rule::Zscore(_, z) => vec![*z],
+        };
+        read.extend(volatility.map(|v| v.0));
+        let mut seen = Vec::new();
+        read.retain(|i| {
+            !seen.contains(i) && {
+                seen.push(*i);
+                true
+            }
+        });
+        let inputs = read.into_iter().map(|i| (i, suite.columns()[i].clone())).collect();
+        Ok(Strategy { rule, volatility, inputs })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Rule {
+    Ensemble(Box<(EnsembleParams, EnsembleColumns)>),
+    Crossover(CrossoverParams, usize, usize),
+    Zscore(ZscoreParams, usize),
+}
+
+/// A strategy resolved against the job's indicator columns, ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Strategy {
+    rule: Rule,
+    /// The volatility column and its annualization factor.
+    volatility: Option<(usize, f64)>,
+    /// The columns the rule reads, listed in each signal's `inputs`.
+    inputs: Vec<(usize, String)>,
+}
+
+/// One symbol's strategy state: its decaying news sentiment.
+#[derive(Clone, Debug, Default)]
+pub struct SymbolStrategy {
+    sentiment: f64,
+    sentiment_ts: Ts,
+}
+
+impl SymbolStrategy {
+    fn decayed(&self, ts: Ts, half_life_s: f64) -> f64 {
+        let dt = (ts - self.sentiment_ts).max(0) as f64 / SECOND as f64;
+        self.sentiment * 0.5f64.powf(dt / half_life_s)
+    }
+}
+
+impl Strategy {
+    fn half_life_s(&self) -> Option<f64> {
+        match &self.rule {
+            Rule::Ensemble(e) => Some(e.0.sentiment_half_life_s),
+            _ => None,
+        }
+    }
+
+    /// Adds an article's score, weighted by its confidence, to the symbol's decayed aggregate.
+    pub fn on_sentiment(&self, state: &mut SymbolStrategy, s: &Sentiment) {
+        if let Some(half_life) = self.half_life_s() {
+            let aggregate = state.decayed(s.ts, half_life) + s.score * s.confidence;
+            state.sentiment = aggregate.clamp(-1.0, 1.0);
+            state.sentiment_ts = s.ts;
+        }
+    }
+
+    /// The signal at a bar close.
+    pub fn on_indicators(&self, state: &SymbolStrategy, set: &IndicatorSet) -> Signal {
+        let v = &set.values;
+        let sentiment = self.half_life_s().map(|h| state.decayed(set.ts, h));
+        let verdict = match &self.rule {
+            Rule::Ensemble(e) => e.0.verdict(&e.1, v, set.close, sentiment.unwrap_or(0.0)),
+            Rule::Crossover(p, fast, slow) => p.verdict(v[*fast], v[*slow]),
+            Rule::Zscore(p, z) => p.verdict(v[*z]),
+        };
+        let mut inputs = String::new();
+        for (i, name) in &self.inputs {
+            let _ = write!(inputs, "{}{name}={}", if inputs.is_empty() { "" } else { " " }, v[*i]);
+        }
+        if let Some(s) = sentiment {
+            let _ = write!(inputs, " sentiment={s}");
+        }
+        Signal {
+            symbol: set.symbol,
+            ts: set.ts,
+            strength: verdict.strength,
+            confidence: verdict.confidence,
+            price: set.close,
+            volatility: self.volatility.map_or(f64::NAN, |(i, annualize)| v[i] * annualize),
+            reasons: verdict.reasons,
+            inputs,
+        }
+    }
+}
+
+/// Extension trait for running the strategy.
+pub trait Signals<'scope> {
+    /// Joins indicator sets with per-symbol sentiment and emits a [`Signal`] per bar. Within an
+    /// epoch, records apply in event-time order, sentiment before indicators at equal times.
+    fn signals(
+        self,
+        sentiment: StreamVec<'scope, u64, Sentiment>,
+        strategy: Arc<Strategy>,
+    ) -> StreamVec<'scope, u64, Signal>;
+}
+
+impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
+    fn signals(
+        self,
+        sentiment: StreamVec<'scope, u64, Sentiment>,
+        strategy: Arc<Strategy>,
+    ) -> StreamVec<'scope, u64, Signal> {
+        self.binary_frontier(
+            sentiment,
+            Exchange::new(|s: &IndicatorSet| s.symbol.route()),
+            Exchange::new(|s: &Sentiment| s.symbol.route()),
+            "Strategy",
+            move |_initial, _info| {
+                let mut sets = EpochStash::<IndicatorSet>::default();
+                let mut news = EpochStash::<Sentiment>::default();
+                let mut state: Vec<SymbolStrategy> = Vec::new();
+                move |(input1, frontier1), (input2, frontier2), output| {
+                    input1.for_each_stamp(|cap, data| sets.push(&cap, 0, data));
+                    input2.for_each_stamp(|cap, data| news.push(&cap, 0, data));
+                    while let Some(epoch) =
+                        ready_epoch([sets.first_epoch(), news.first_epoch()], &[frontier1, frontier2])
+                    {
+                        let mut scored = news.take(epoch).map(|(_, v)| v).unwrap_or_default();
+                        let Some((cap, mut bars)) = sets.take(epoch) else {
+                            // Sentiment alone changes state but emits nothing.
+                            scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
+                            for s in &scored {
+                                strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
+                            }
+                            continue;
+                        };
+                        scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
+                        bars.sort_by_key(|s| (s.ts, s.symbol));
+                        let mut session = output.session(&cap);
+                        let mut pending = scored.iter().peekable();
+                        for set in &bars {
+                            while let Some(s) = pending.next_if(|s| s.ts <= set.ts) {
+                                strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
+                            }
+                            session.give(strategy.on_indicators(slot(&mut state, set.symbol.0 as usize), set));
+                        }
+                        for s in pending {
+                            strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+fn slot<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
+    if v.len() <= i {
+        v.resize_with(i + 1, T::default);
+    }
+    &mut v[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Symbol;
+
+    fn suite() -> IndicatorSuite {
+        IndicatorSuite::new_checked(&["ema_12", "ema_26", "zscore_20", "realvol_30"].map(String::from)).unwrap()
+    }
+
+    fn set(ts: Ts, values: [f64; 4]) -> IndicatorSet {
+        IndicatorSet { symbol: Symbol(0), ts, close: 100.0, values: values.to_vec() }
+    }
+
+    fn news(score: f64) -> Sentiment {
+        Sentiment {
+            news_id: "n".into(),
+            symbol: Symbol(0),
+            ts: 0,
+            score,
+            confidence: 1.0,
+            model: "t".into(),
+            latency_ns: 0,
+            cost_usd: 0.0,
+        }
+    }
+
+    #[test]
+    fn news_decays_with_its_half_life() {
+        let p = EnsembleParams {
+            rsi: String::new(),
+            macd_hist: String::new(),
+            bbands: String::new(),
+            breakout: String::new(),
+            support: String::new(),
+            ..EnsembleParams::default()
+        };
+        let strategy = StrategyParams::Ensemble(p).resolve(&suite(), None).unwrap();
+        let mut state = SymbolStrategy::default();
+        strategy.on_sentiment(&mut state, &news(0.8));
+        let now = strategy.on_indicators(&state, &set(0, [100.0, 100.0, 0.0, 0.01]));
+        // Only the trend component is configured: half moving averages (flat), half news.
+        assert!((now.strength - 0.5 * 0.8).abs() < 1e-15 && now.confidence == 1.0, "{now:?}");
+        let later = strategy.on_indicators(&state, &set(900 * SECOND, [100.0, 100.0, 0.0, 0.01]));
+        assert!((later.strength - now.strength / 2.0).abs() < 1e-15, "{later:?}");
+        assert_eq!(later.inputs, "ema_12=100 ema_26=100 sentiment=0.4");
+    }
+
+    #[test]
+    fn signals_carry_the_annualized_volatility_forecast() {
+        let vol = VolatilitySource { column: "realvol_30".into(), bars_per_year: 98_280.0 };
+        let strategy = StrategyParams::Zscore(ZscoreParams::default()).resolve(&suite(), Some(&vol)).unwrap();
+        let sig = strategy.on_indicators(&SymbolStrategy::default(), &set(0, [1.0, 1.0, 1.0, 0.001]));
+        assert!((sig.volatility - 0.001 * 98_280f64.sqrt()).abs() < 1e-15);
+        assert_eq!((sig.strength, sig.inputs.as_str()), (-0.5, "zscore_20=1 realvol_30=0.001"));
+    }
+
+    #[test]
+    fn unknown_columns_name_the_key() {
+        let p = StrategyParams::MaCrossover(CrossoverParams { slow: "sma_200".into(), ..CrossoverParams::default() });
+        let e = p.resolve(&suite(), None).unwrap_err();
+        assert!(e.starts_with("strategy.slow = \"sma_200\" is not a configured indicator column"), "{e}");
+        let vol = VolatilitySource { column: "garch".into(), bars_per_year: 252.0 };
+        let e = StrategyParams::Zscore(ZscoreParams::default()).resolve(&suite(), Some(&vol)).unwrap_err();
+        assert!(e.starts_with("risk.vol_column = \"garch\""), "{e}");
+    }
+}

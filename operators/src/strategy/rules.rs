@@ -1,0 +1,270 @@
+//! The three strategies as pure functions of one bar's indicator values (and, for the ensemble,
+//! the symbol's decayed news sentiment). Each returns the signal's strength, its confidence, and
+//! the reasons in words; the inputs it read are listed by the caller.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// `[strategy] kind = "ensemble"`: trend (with news), technical and pattern components, each in
+/// -1..1, weighted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnsembleParams {
+    /// Indicator column of the fast trend average.
+    pub fast: String,
+    /// Indicator column of the slow trend average.
+    pub slow: String,
+    /// Relative gap between the averages that counts as a full trend (0.002 = 0.2%).
+    pub trend_scale: f64,
+    /// The share of the trend (sequence) component that comes from news sentiment.
+    pub sentiment_share: f64,
+    /// Half-life of a symbol's news sentiment, in seconds of event time.
+    pub sentiment_half_life_s: f64,
+    /// Technical columns; an empty name leaves that input out.
+    pub rsi: String,
+    pub macd_hist: String,
+    /// The Bollinger bands indicator (its `_upperband` and `_middleband` columns are read).
+    pub bbands: String,
+    /// Pattern columns: a resistance break (percent above the prior high) confirmed by support
+    /// strength (0..1).
+    pub breakout: String,
+    pub support: String,
+    /// Breakout, in percent, that counts as a full pattern signal.
+    pub pattern_scale_pct: f64,
+    pub trend_weight: f64,
+    pub technical_weight: f64,
+    pub pattern_weight: f64,
+}
+
+impl Default for EnsembleParams {
+    fn default() -> Self {
+        EnsembleParams {
+            fast: "ema_12".into(),
+            slow: "ema_26".into(),
+            trend_scale: 0.002,
+            sentiment_share: 0.5,
+            sentiment_half_life_s: 900.0,
+            rsi: "rsi_14".into(),
+            macd_hist: "macd_12_26_9_macdhist".into(),
+            bbands: "bbands_20_2_2".into(),
+            breakout: "resistance_break_50".into(),
+            support: "support_50_1".into(),
+            pattern_scale_pct: 0.5,
+            trend_weight: 0.4,
+            technical_weight: 0.3,
+            pattern_weight: 0.3,
+        }
+    }
+}
+
+/// `[strategy] kind = "ma_crossover"`: long while the fast average is above the slow one, short
+/// while below, flat inside the band.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrossoverParams {
+    pub fast: String,
+    pub slow: String,
+    /// Relative gap (0.0005 = 0.05%) inside which the averages count as crossed over neither way.
+    pub band: f64,
+}
+
+impl Default for CrossoverParams {
+    fn default() -> Self {
+        CrossoverParams { fast: "ema_12".into(), slow: "ema_26".into(), band: 0.0005 }
+    }
+}
+
+/// `[strategy] kind = "zscore"`: mean reversion, `strength = -z / full_z` clipped to -1..1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZscoreParams {
+    /// Indicator column of the z-score.
+    pub column: String,
+    /// |z| at which the signal is at full strength.
+    pub full_z: f64,
+}
+
+impl Default for ZscoreParams {
+    fn default() -> Self {
+        ZscoreParams { column: "zscore_20".into(), full_z: 2.0 }
+    }
+}
+
+/// What a rule concluded about one bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub strength: f64,
+    pub confidence: f64,
+    pub reasons: String,
+}
+
+/// Ensemble columns resolved to positions in the indicator set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnsembleColumns {
+    pub fast: usize,
+    pub slow: usize,
+    pub rsi: Option<usize>,
+    pub macd_hist: Option<usize>,
+    pub bb_upper: Option<usize>,
+    pub bb_middle: Option<usize>,
+    pub breakout: Option<usize>,
+    pub support: Option<usize>,
+}
+
+fn known(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+fn value(values: &[f64], col: Option<usize>) -> Option<f64> {
+    col.and_then(|i| known(values[i]))
+}
+
+/// The mean of the inputs that are known.
+fn mean(parts: &[Option<f64>]) -> Option<f64> {
+    let known: Vec<f64> = parts.iter().flatten().copied().collect();
+    (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+}
+
+impl EnsembleParams {
+    /// `strength = Σ wᵢ·cᵢ / Σ wᵢ`, the sum over the components that are known, the weights'
+    /// sum over the configured ones; `confidence` is the weight known over the weight configured.
+    pub fn verdict(&self, cols: &EnsembleColumns, values: &[f64], close: f64, sentiment: f64) -> Verdict {
+        let (fast, slow) = (values[cols.fast], values[cols.slow]);
+        let ma_trend =
+            (!fast.is_nan() && !slow.is_nan() && slow != 0.0).then(|| ((fast - slow) / slow / self.trend_scale).tanh());
+        let trend = Some(match ma_trend {
+            Some(t) => (1.0 - self.sentiment_share) * t + self.sentiment_share * sentiment,
+            None => self.sentiment_share * sentiment,
+        });
+
+        let rsi = value(values, cols.rsi).map(|r| (50.0 - r) / 50.0);
+        let macd = value(values, cols.macd_hist).map(|h| (h / (close * self.trend_scale)).tanh());
+        let bands = match (value(values, cols.bb_upper), value(values, cols.bb_middle)) {
+            (Some(up), Some(mid)) if up > mid => Some(((mid - close) / (up - mid)).clamp(-1.0, 1.0)),
+            _ => None,
+        };
+        let technical = mean(&[rsi, macd, bands]);
+
+        let pattern = value(values, cols.breakout).map(|pct| {
+            let support = value(values, cols.support).unwrap_or(0.0);
+            (pct / self.pattern_scale_pct).tanh() * (0.5 + 0.5 * support)
+        });
+
+        // A component with no configured column does not count; one still warming up does.
+        let technical_configured = cols.rsi.is_some() || cols.macd_hist.is_some() || cols.bb_upper.is_some();
+        let components = [
+            ("trend", self.trend_weight, true, trend),
+            ("technical", self.technical_weight, technical_configured, technical),
+            ("pattern", self.pattern_weight, cols.breakout.is_some(), pattern),
+        ];
+        let total: f64 = components.iter().filter(|c| c.2).map(|c| c.1).sum();
+        let mut strength = 0.0;
+        let mut present = 0.0;
+        let mut reasons = String::from("ensemble:");
+        for (name, weight, _, part) in components.into_iter().filter(|c| c.2) {
+            match part {
+                Some(v) => {
+                    strength += weight * v;
+                    present += weight;
+                    let _ = write!(reasons, " {name} {v:+.3} x {weight}");
+                }
+                None => {
+                    let _ = write!(reasons, " {name} warming up");
+                }
+            }
+        }
+        let _ = write!(reasons, " (news {sentiment:+.3})");
+        let (strength, confidence) = if total > 0.0 { (strength / total, present / total) } else { (0.0, 0.0) };
+        Verdict { strength: strength.clamp(-1.0, 1.0), confidence, reasons }
+    }
+}
+
+impl CrossoverParams {
+    pub fn verdict(&self, fast: f64, slow: f64) -> Verdict {
+        if fast.is_nan() || slow.is_nan() || slow == 0.0 {
+            return Verdict { strength: 0.0, confidence: 0.0, reasons: "ma_crossover: warming up".into() };
+        }
+        let gap = (fast - slow) / slow;
+        let (strength, side) = if gap > self.band {
+            (1.0, "above")
+        } else if gap < -self.band {
+            (-1.0, "below")
+        } else {
+            (0.0, "within the band of")
+        };
+        let reasons = format!("ma_crossover: fast {fast:.4} {side} slow {slow:.4} ({:+.3}%)", gap * 100.0);
+        Verdict { strength, confidence: 1.0, reasons }
+    }
+}
+
+impl ZscoreParams {
+    pub fn verdict(&self, z: f64) -> Verdict {
+        if z.is_nan() {
+            return Verdict { strength: 0.0, confidence: 0.0, reasons: "zscore: warming up".into() };
+        }
+        let strength = (-z / self.full_z).clamp(-1.0, 1.0);
+        Verdict { strength, confidence: 1.0, reasons: format!("zscore: z {z:+.3}, reverting at {strength:+.3}") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_columns() -> EnsembleColumns {
+        EnsembleColumns {
+            fast: 0,
+            slow: 1,
+            rsi: Some(2),
+            macd_hist: Some(3),
+            bb_upper: Some(4),
+            bb_middle: Some(5),
+            breakout: Some(6),
+            support: Some(7),
+        }
+    }
+
+    #[test]
+    fn ensemble_weights_its_components_as_configured() {
+        let p = EnsembleParams::default();
+        // A flat market with no news: every component is zero.
+        let flat = [100.0, 100.0, 50.0, 0.0, 102.0, 100.0, 0.0, 0.3];
+        let v = p.verdict(&all_columns(), &flat, 100.0, 0.0);
+        assert_eq!((v.strength, v.confidence), (0.0, 1.0));
+        // Only the pattern fires: a 0.5% breakout over a base of strength 1 is tanh(1) x 1.
+        let breakout = [100.0, 100.0, 50.0, 0.0, 102.0, 100.0, 0.5, 1.0];
+        let v = p.verdict(&all_columns(), &breakout, 100.0, 0.0);
+        assert!((v.strength - 0.3 * 1f64.tanh()).abs() < 1e-15, "{v:?}");
+        // Only the news: half of the trend component.
+        let v = p.verdict(&all_columns(), &flat, 100.0, 0.8);
+        assert!((v.strength - 0.4 * 0.5 * 0.8).abs() < 1e-15, "{v:?}");
+        assert!(v.reasons.contains("news +0.800"), "{}", v.reasons);
+    }
+
+    #[test]
+    fn ensemble_warming_up_lowers_confidence_not_strength_scale() {
+        let p = EnsembleParams::default();
+        let nan = [f64::NAN; 8];
+        let v = p.verdict(&all_columns(), &nan, 100.0, 1.0);
+        // The trend component still carries the news; technical and pattern are unknown.
+        assert!((v.confidence - 0.4).abs() < 1e-15 && (v.strength - 0.4 * 0.5).abs() < 1e-15, "{v:?}");
+        assert!(v.reasons.contains("technical warming up"), "{}", v.reasons);
+    }
+
+    #[test]
+    fn crossover_is_flat_inside_the_band() {
+        let p = CrossoverParams::default();
+        assert_eq!(p.verdict(101.0, 100.0).strength, 1.0);
+        assert_eq!(p.verdict(99.0, 100.0).strength, -1.0);
+        assert_eq!(p.verdict(100.04, 100.0).strength, 0.0);
+        assert_eq!(p.verdict(f64::NAN, 100.0).confidence, 0.0);
+    }
+
+    #[test]
+    fn zscore_leans_against_the_move() {
+        let p = ZscoreParams::default();
+        assert_eq!(p.verdict(1.0).strength, -0.5);
+        assert_eq!(p.verdict(-3.0).strength, 1.0);
+    }
+}
