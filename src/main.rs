@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use tradeflow::config::{JobConfig, JobPlan};
 use tradeflow::job::{MANIFEST, RunOptions, RunSummary, STREAMS, run};
-use tradeflow::report::tearsheet::{Period, render, tearsheet};
+use tradeflow::report::html;
+use tradeflow::report::tearsheet::{Period, equity_curve, render, symbol_pnl, tearsheet};
 
 #[derive(Parser)]
 #[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
@@ -110,7 +111,7 @@ fn print_summary(s: &RunSummary) {
     );
 }
 
-/// The tearsheet of a run folder, written to `report.json` and returned as text.
+/// The tearsheet of a run folder, written to `report.json` and `report.html`, and returned as text.
 fn report(run_dir: &Path, period: Option<&str>) -> anyhow::Result<String> {
     let period = period.map(Period::parse).transpose().map_err(anyhow::Error::msg)?;
     let manifest = run_dir.join(MANIFEST);
@@ -123,7 +124,10 @@ fn report(run_dir: &Path, period: Option<&str>) -> anyhow::Result<String> {
     let sheet = tearsheet(run_dir, initial, period)?;
     let json = serde_json::to_string_pretty(&sheet)?;
     std::fs::write(run_dir.join("report.json"), json)?;
-    Ok(format!("tearsheet of {}\n{}", run_dir.display(), render(&sheet)))
+    let name = summary["name"].as_str().unwrap_or("run");
+    let page = html::page(name, &sheet, &equity_curve(run_dir)?, &symbol_pnl(run_dir)?)?;
+    std::fs::write(run_dir.join("report.html"), page)?;
+    Ok(format!("tearsheet of {} (report.json, report.html)\n{}", run_dir.display(), render(&sheet)))
 }
 
 fn main() -> ExitCode {

@@ -62,6 +62,35 @@ fn the_tearsheet_follows_from_the_runs_equity_curve() {
     assert!(turnover > 0.0 && exposure > 0.0 && exposure < 1.0);
     let final_equity = json["final_equity"].as_f64().unwrap();
     assert!((json["performance"]["total_return"].as_f64().unwrap() - (final_equity / 500_000.0 - 1.0)).abs() < 1e-12);
+
+    // The HTML page: the same table, and the three charts as inline SVG.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("<tr><td>Sharpe</td>"));
+    assert_eq!(html.matches("<svg").count(), 3, "equity, drawdown and P&L by symbol");
+    for title in ["Equity", "Drawdown", "P&amp;L by symbol"] {
+        assert!(html.contains(&format!(">{title}<")) || html.contains(title), "{title} chart missing");
+    }
+}
+
+#[test]
+fn symbol_pnl_adds_up_to_the_accounts_pnl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "s.toml",
+        "[job]\nname = \"s\"\n[source]\nkind = \"simulator\"\nsymbols = 5\nduration_s = 3600\nnews_per_hour = 60\n",
+    );
+    let run = dir.path().join("run");
+    run_job(&config, &run, &[]);
+    let by_symbol = tradeflow::report::tearsheet::symbol_pnl(&run).unwrap();
+    assert!(!by_symbol.is_empty());
+    let pnl = Table::read(&run, "pnl");
+    let last = pnl.ts("ts").iter().enumerate().max_by_key(|(_, t)| **t).map(|(i, _)| i).unwrap();
+    let total = pnl.f64("equity")[last] - 1_000_000.0;
+    let sum: f64 = by_symbol.iter().map(|s| s.1).sum();
+    assert!((sum - total).abs() < 1e-6, "per-symbol P&L sums to {sum}, the account made {total}");
+    assert!(by_symbol.windows(2).all(|w| w[0].1 >= w[1].1), "best to worst");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The tearsheet of a finished run: the equity curve from its `pnl` output, resampled to one
 //! value per period, and the statistics of its returns.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -98,6 +99,51 @@ fn read_floats(run: &Path, stream: &str, columns: &[&str]) -> anyhow::Result<Vec
     Ok(rows)
 }
 
+fn texts<'a>(batch: &'a RecordBatch, name: &str, stream: &str) -> anyhow::Result<Vec<&'a str>> {
+    let col = batch.column_by_name(name).with_context(|| format!("{stream}: no `{name}` column"))?;
+    let col = col.as_string_opt::<i32>().with_context(|| format!("{stream}: `{name}` is not text"))?;
+    Ok(col.iter().map(|v| v.unwrap_or("")).collect())
+}
+
+/// Each symbol's P&L over the run: the cash flow of its fills (fees included) plus what it
+/// still holds at its last 1-minute close. Sorted from best to worst.
+pub fn symbol_pnl(run: &Path) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut last_close: HashMap<String, (i64, f64)> = HashMap::new();
+    for batch in batches(run, "bars_1m")? {
+        let ts = batch.column_by_name("ts").context("bars_1m: no `ts` column")?;
+        let ts = ts.as_primitive_opt::<TimestampNanosecondType>().context("bars_1m: `ts` is not a timestamp")?;
+        let (symbols, closes) = (texts(&batch, "symbol", "bars_1m")?, floats(&batch, "close", "bars_1m")?);
+        for i in 0..batch.num_rows() {
+            let entry = last_close.entry(symbols[i].to_owned()).or_insert((i64::MIN, f64::NAN));
+            if ts.value(i) >= entry.0 {
+                *entry = (ts.value(i), closes[i]);
+            }
+        }
+    }
+    let mut book: HashMap<String, (f64, f64)> = HashMap::new();
+    for batch in batches(run, "fills")? {
+        let (symbols, sides) = (texts(&batch, "symbol", "fills")?, texts(&batch, "side", "fills")?);
+        let (qty, price, fee) =
+            (floats(&batch, "qty", "fills")?, floats(&batch, "price", "fills")?, floats(&batch, "fee", "fills")?);
+        for i in 0..batch.num_rows() {
+            let q = if sides[i] == "sell" { -qty[i] } else { qty[i] };
+            let (held, cash) = book.entry(symbols[i].to_owned()).or_default();
+            *held += q;
+            *cash -= q * price[i] + fee[i];
+        }
+    }
+    let mut out: Vec<(String, f64)> = book
+        .into_iter()
+        .map(|(symbol, (held, cash))| {
+            let mark = last_close.get(&symbol).map_or(0.0, |c| c.1);
+            let pnl = cash + if held == 0.0 { 0.0 } else { held * mark };
+            (symbol, pnl)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
 /// The equity curve of a run: (event time, equity), in time order.
 pub fn equity_curve(run: &Path) -> anyhow::Result<Vec<(i64, f64)>> {
     let mut curve = Vec::new();
@@ -163,6 +209,11 @@ pub fn tearsheet(run: &Path, initial_equity: f64, period: Option<Period>) -> any
 
 /// The tearsheet as a text table.
 pub fn render(t: &Tearsheet) -> String {
+    rows(t).iter().map(|(k, v)| format!("  {k:<18} {v}\n")).collect()
+}
+
+/// The tearsheet's rows: what, and its value in words.
+pub fn rows(t: &Tearsheet) -> Vec<(&'static str, String)> {
     let p = &t.performance;
     let pct = |x: f64| if x.is_nan() { "-".to_owned() } else { format!("{:+.3}%", x * 100.0) };
     let num = |x: f64| if x.is_nan() { "-".to_owned() } else { format!("{x:.3}") };
@@ -170,7 +221,7 @@ pub fn render(t: &Tearsheet) -> String {
         Period::Minute => "minutes",
         Period::Day => "days",
     };
-    let rows = [
+    vec![
         ("period", format!("{} to {} ({} {unit}, {} a year)", t.start, t.end, p.periods, t.periods_per_year)),
         ("equity", format!("{:.2} -> {:.2}", t.initial_equity, t.final_equity)),
         ("exposure", pct(t.exposure)),
@@ -187,6 +238,5 @@ pub fn render(t: &Tearsheet) -> String {
         ("avg win / loss", format!("{} / {}", pct(p.avg_win), pct(p.avg_loss))),
         ("VaR / CVaR 95%", format!("{} / {}", pct(p.var_95), pct(p.cvar_95))),
         ("VaR / CVaR 99%", format!("{} / {}", pct(p.var_99), pct(p.cvar_99))),
-    ];
-    rows.iter().map(|(k, v)| format!("  {k:<18} {v}\n")).collect()
+    ]
 }

@@ -437,7 +437,8 @@ impl RiskBook {
                 continue;
             }
             let detail = format!(
-                "tier {name}: {price:.4} is {:+.2}% from the entry {entry:.4} ({rule}_pct {level}): closing {qty}",
+                "tier {name} ({}): {price:.4} against the entry {entry:.4} is {:+.2}% for the position ({rule}_pct {level}): closing {qty}",
+                if side > 0.0 { "long" } else { "short" },
                 moved * 100.0
             );
             out.push(self.event(ts, RiskEventKind::Exit, rule, Some(s), detail.clone()));
@@ -797,7 +798,11 @@ mod tests {
         assert_eq!((o.side, o.qty, o.id.as_str()), (Side::Sell, 100.0, "paper-X-1000000000-tp1"));
         let [e] = &events(&out, RiskEventKind::Exit)[..] else { panic!("{out:?}") };
         assert_eq!(e.rule, "take_profit");
-        assert!(e.detail.contains("tier conservative") && e.detail.contains("+6.00%"), "{}", e.detail);
+        assert!(
+            e.detail.starts_with("tier conservative (long): 106.0000 against the entry 100.0000 is +6.00%"),
+            "{}",
+            e.detail
+        );
         book.apply_fill(&fill_of(o));
         out.clear();
         // Back to -8%: the moderate tier (-7%) stops out; the aggressive one (-10%) holds.
