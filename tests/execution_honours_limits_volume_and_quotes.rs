@@ -135,6 +135,9 @@ fn fills_respect_limits_volume_and_quotes_and_expiries_close_the_rest() {
         }
     }
 
+    let kinds = Table::read(&one, "risk_events").text("kind");
+    assert!(!kinds.iter().any(|k| k == "reconciliation"), "partial fills and expiries reconcile");
+
     for stream in ["orders", "fills", "expiries", "positions", "pnl", "audit", "risk_events"] {
         let (a, b) = (Table::read(&one, stream).sorted_rows(&[]), Table::read(&two, stream).sorted_rows(&[]));
         assert!(a == b, "{stream} differs between 1 and 2 workers");

@@ -217,6 +217,7 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     assert!(rules.iter().any(|r| r == "kill_switch"));
     assert!(rules.iter().any(|r| r == "max_position"), "position_pct above max_position_pct must be refused");
     let kinds = events.text("kind");
+    assert!(!kinds.iter().any(|k| k == "reconciliation"), "the book's positions must equal the broker's fills");
     let exits = (0..events.len()).filter(|&i| kinds[i] == "exit").count();
     assert!(exits > 0, "the tiers' take-profits and stop-losses should fire");
     assert!(o_id.iter().any(|id| id.ends_with("-tp1") || id.ends_with("-sl1")), "tier exits are orders");

@@ -8,6 +8,7 @@
 //! bars 1s (trade prices) ────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
 //!              fills, expiries (feedback, +1 epoch) ─────┘     │                      │
 //!                                       ▲────────────────────── audit ────────────────┘
+//! fills ⋈ positions (differential, by account and symbol) ─► reconciliation risk events
 //! ```
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 use tradeflow_operators::broker::{BrokerParams, Execute, Execution};
 use tradeflow_operators::indicate::Indicate;
 use tradeflow_operators::indicators::IndicatorSuite;
+use tradeflow_operators::reconcile::Reconcile;
 use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
 use tradeflow_operators::sentiment::{Lexicon, ScoreNews};
 use tradeflow_operators::strategy::{Signals, Strategy};
@@ -100,6 +102,8 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         Execution::Expired(x) => Some(x),
         Execution::Fill(_) => None,
     });
+    // The positions the broker's fills add up to, kept against the book's (differential).
+    let breaks = fills.clone().reconcile(risk.positions.clone(), clock);
 
     TradingOutputs {
         bars_1s,
@@ -112,7 +116,7 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         expiries,
         positions: risk.positions,
         pnl: risk.pnl,
-        risk_events: risk.events,
+        risk_events: risk.events.concat(breaks),
         audit: risk.audit,
     }
 }

@@ -233,6 +233,8 @@ pub enum RiskEventKind {
     Stale,
     /// A tier of a position reached its take-profit or stop-loss level.
     Exit,
+    /// The book's positions and the broker's fills disagree.
+    Reconciliation,
 }
 
 impl RiskEventKind {
@@ -245,6 +247,7 @@ impl RiskEventKind {
             RiskEventKind::Suspended => "suspended",
             RiskEventKind::Stale => "stale",
             RiskEventKind::Exit => "exit",
+            RiskEventKind::Reconciliation => "reconciliation",
         }
     }
 }
