@@ -84,12 +84,12 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let trades = bars_1s.clone().map(|b| RiskInput::Trade { symbol: b.symbol, ts: b.end, price: b.close });
     let risk = reported
         .map(|e| match e {
-            Execution::Fill(f) => RiskInput::Fill(f),
-            Execution::Expired(x) => RiskInput::Expired(x),
+            Execution::Fill(f) => RiskInput::Fill(Box::new(f)),
+            Execution::Expired(x) => RiskInput::Expired(Box::new(x)),
         })
         .concat(control.map(RiskInput::Control))
         .concat(trades)
-        .concat(signals.clone().map(RiskInput::Signal))
+        .concat(signals.clone().map(|s| RiskInput::Signal(Box::new(s))))
         .risk(Arc::clone(&params.risk), Arc::clone(&params.symbols));
 
     let executions = risk.orders.clone().paper_broker(ticks, params.broker.clone());

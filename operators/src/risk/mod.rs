@@ -22,10 +22,11 @@ use crate::symbols::SymbolTable;
 /// Everything the risk book consumes, merged into one stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RiskInput {
-    /// Our own fill, fed back one epoch after the broker made it.
-    Fill(Fill),
+    /// Our own fill, fed back one epoch after the broker made it. (The large variants are
+    /// boxed: a trade, the most frequent input, then moves as 32 bytes.)
+    Fill(Box<Fill>),
     /// The unfilled rest of one of our orders expired, fed back like fills.
-    Expired(Expiry),
+    Expired(Box<Expiry>),
     Control(Control),
     /// The latest trade price of a symbol (a 1-second bar's close).
     Trade {
@@ -33,7 +34,7 @@ pub enum RiskInput {
         ts: Ts,
         price: f64,
     },
-    Signal(Signal),
+    Signal(Box<Signal>),
 }
 
 impl RiskInput {
