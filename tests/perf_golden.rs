@@ -1,4 +1,4 @@
-//! The tearsheet's statistics against empyrical (and quantstats' definitions) on the same
+//! The tearsheet's statistics against empyrical and quantstats on the same
 //! return series: golden files made by `tests/golden/generate_perf.py`, within 1e-9 relative
 //! (1e-12 absolute near zero); undefined (null) where the reference has no value.
 

@@ -5,11 +5,11 @@ tradeflow's tearsheet against.
     python3 tests/golden/generate_perf.py [OUT_DIR]      # default: tests/golden/perf
 
 Conventions: simple daily returns, 252 periods a year, risk-free rate 0. The empyrical measures
-come from `empyrical-reloaded` (0.7.1); win rate, profit factor, average win and loss follow
-quantstats' definitions, written out here with numpy (quantstats itself needs a plotting stack):
-win rate = gaining periods / non-zero periods, profit factor = sum of gains / |sum of losses|.
-The longest drawdown is counted in periods spent below a previous peak (starting value 1).
-Undefined values (no dispersion, no losses) are written as null.
+come from `empyrical-reloaded` (0.7.1); win rate, profit factor, average win and loss, and the
+longest drawdown come from `quantstats` (0.0.86): win rate = gaining periods / non-zero periods,
+profit factor = sum of gains / |sum of losses|, the longest drawdown in days of a daily index
+(so one period a day: the periods spent below a previous peak). Undefined values (no
+dispersion, no losses) are written as null.
 """
 
 import json
@@ -19,6 +19,8 @@ import sys
 
 import empyrical as ep
 import numpy as np
+import pandas as pd
+import quantstats as qs
 
 PERIODS = 252
 
@@ -35,14 +37,9 @@ def series():
     yield "with_flat_days", np.where(rng.uniform(size=400) < 0.3, 0.0, rng.normal(0.0, 0.015, 400))
 
 
-def longest_underwater(r):
-    value, peak, under, longest = 1.0, 1.0, 0, 0
-    for x in r:
-        value *= 1 + x
-        peak = max(peak, value)
-        under = under + 1 if value < peak else 0
-        longest = max(longest, under)
-    return longest
+def longest_drawdown(daily):
+    details = qs.stats.drawdown_details(qs.stats.to_drawdown_series(daily))
+    return int(details["days"].max()) if len(details) else 0
 
 
 def finite(x):
@@ -51,7 +48,8 @@ def finite(x):
 
 
 def stats(r):
-    wins, losses = r[r > 0], r[r < 0]
+    daily = pd.Series(r, index=pd.date_range("2000-01-01", periods=len(r), freq="D"))
+    has_losses, has_wins = bool((r < 0).any()), bool((r > 0).any())
     return {
         "periods": len(r),
         "total_return": finite(ep.cum_returns_final(r)),
@@ -61,11 +59,11 @@ def stats(r):
         "sortino": finite(ep.sortino_ratio(r, required_return=0, annualization=PERIODS)),
         "calmar": finite(ep.calmar_ratio(r, annualization=PERIODS)),
         "max_drawdown": finite(ep.max_drawdown(r)),
-        "max_drawdown_periods": longest_underwater(r),
-        "win_rate": finite(len(wins) / len(r[r != 0])) if len(r[r != 0]) else None,
-        "profit_factor": finite(wins.sum() / abs(losses.sum())) if len(losses) else None,
-        "avg_win": finite(wins.mean()) if len(wins) else None,
-        "avg_loss": finite(losses.mean()) if len(losses) else None,
+        "max_drawdown_periods": longest_drawdown(daily),
+        "win_rate": finite(qs.stats.win_rate(daily)) if (r != 0).any() else None,
+        "profit_factor": finite(qs.stats.profit_factor(daily)) if has_losses else None,
+        "avg_win": finite(qs.stats.avg_win(daily)) if has_wins else None,
+        "avg_loss": finite(qs.stats.avg_loss(daily)) if has_losses else None,
         "var_95": finite(ep.value_at_risk(r, cutoff=0.05)),
         "cvar_95": finite(ep.conditional_value_at_risk(r, cutoff=0.05)),
         "var_99": finite(ep.value_at_risk(r, cutoff=0.01)),
