@@ -304,6 +304,12 @@ pub struct Pnl {
     pub unrealized: f64,
     pub fees: f64,
     pub gross_exposure: f64,
+    /// The highest equity so far, and the fall from it (a fraction, 0 at the peak).
+    pub peak_equity: f64,
+    pub drawdown: f64,
+    /// Equity now minus at the start of the UTC day and of the week (Monday 00:00 UTC).
+    pub day_pnl: f64,
+    pub week_pnl: f64,
 }
 
 /// A record that could not be accepted, kept with the reason instead of being dropped.

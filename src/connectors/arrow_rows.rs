@@ -208,6 +208,10 @@ impl ArrowRecord for Pnl {
             ("unrealized", float(rows, |r| r.unrealized), false),
             ("fees", float(rows, |r| r.fees), false),
             ("gross_exposure", float(rows, |r| r.gross_exposure), false),
+            ("peak_equity", float(rows, |r| r.peak_equity), false),
+            ("drawdown", float(rows, |r| r.drawdown), false),
+            ("day_pnl", float(rows, |r| r.day_pnl), false),
+            ("week_pnl", float(rows, |r| r.week_pnl), false),
         ])
     }
 }

@@ -160,8 +160,11 @@ impl RiskBook {
         if !(price.is_finite() && price > 0.0) {
             return;
         }
-        self.mark(s, price);
+        // Unlike a signal's re-mark, every trade moves the reference: the band compares a
+        // decision with the trade before the latest one.
         let h = self.holding(s);
+        h.prev_mark = if h.mark > 0.0 { h.mark } else { price };
+        h.mark = price;
         let quiet = h.traded_at.map_or(0, |t| ts - t);
         h.traded_at = Some(h.traded_at.map_or(ts, |t| t.max(ts)));
         if std::mem::take(&mut h.stale) {
@@ -171,9 +174,9 @@ impl RiskBook {
         self.check_exits(s, ts, price, symbols, out);
     }
 
-    /// Tracks the day's and week's opening equity and the peak; past the drawdown limit, halts
-    /// and flattens.
-    fn watch_equity(&mut self, ts: Ts, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+    /// Starts a new day or week (with its opening equity) when `ts` is in one, and raises the
+    /// peak; returns the equity.
+    fn roll_periods(&mut self, ts: Ts) -> f64 {
         let equity = self.equity();
         let day = ts.div_euclid(86_400 * SECOND);
         if self.day.is_none_or(|(d, _)| d != day) {
@@ -185,6 +188,12 @@ impl RiskBook {
             self.week = Some((week, equity));
         }
         self.peak_equity = self.peak_equity.max(equity);
+        equity
+    }
+
+    /// Rolls the periods; past the drawdown limit, halts and flattens.
+    fn watch_equity(&mut self, ts: Ts, symbols: &SymbolTable, out: &mut Vec<Decision>) {
+        let equity = self.roll_periods(ts);
         let drawdown = 1.0 - equity / self.peak_equity;
         if !self.halted && drawdown >= self.params.max_drawdown_pct {
             let detail = format!(
@@ -242,18 +251,26 @@ impl RiskBook {
         self.holding(e.symbol).settle(e.side.sign() * e.qty);
     }
 
-    pub fn pnl(&self, ts: Ts) -> Pnl {
+    /// The account at `ts`, positions at their latest marks (a new day or week starts here).
+    pub fn pnl(&mut self, ts: Ts) -> Pnl {
+        let equity = self.roll_periods(ts);
         let unrealized = self.holdings.iter().map(|h| h.qty * (h.mark - h.avg_price)).sum();
         let gross_exposure = self.holdings.iter().map(|h| (h.qty * h.mark).abs()).sum();
+        let peak_equity = self.peak_equity;
+        let since = |period: Option<(i64, f64)>| period.map_or(0.0, |(_, open)| equity - open);
         Pnl {
             account: self.params.account.clone(),
             ts,
             cash: self.cash,
-            equity: self.equity(),
+            equity,
             realized: self.realized,
             unrealized,
             fees: self.fees,
             gross_exposure,
+            peak_equity,
+            drawdown: 1.0 - equity / peak_equity,
+            day_pnl: since(self.day),
+            week_pnl: since(self.week),
         }
     }
 
@@ -630,6 +647,21 @@ mod tests {
         assert_eq!(pnl.cash, cash);
         assert_eq!(pnl.equity, cash - 5.0 * 90.0);
         assert!((pnl.equity - (10_000.0 + pnl.realized + pnl.unrealized - pnl.fees)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pnl_reports_the_peak_the_drawdown_and_the_periods() {
+        let mut book = RiskBook::new(RiskParams { initial_cash: 10_000.0, ..RiskParams::default() });
+        book.apply_fill(&fill_at(0, 10.0, 100.0));
+        book.mark(Symbol(0), 120.0);
+        let up = book.pnl(SECOND); // day 0: opens at 10,200 (the fill at 100 is marked at 120)
+        assert_eq!((up.equity, up.peak_equity, up.drawdown, up.day_pnl), (10_200.0, 10_200.0, 0.0, 0.0));
+        book.mark(Symbol(0), 90.0);
+        let next_day = book.pnl(86_400 * SECOND + SECOND);
+        assert_eq!((next_day.equity, next_day.peak_equity), (9_900.0, 10_200.0));
+        assert!((next_day.drawdown - 300.0 / 10_200.0).abs() < 1e-15);
+        // A new day opens at the equity of its first row; the week (Thursday to Friday) goes on.
+        assert_eq!((next_day.day_pnl, next_day.week_pnl), (0.0, -300.0));
     }
 
     #[test]
