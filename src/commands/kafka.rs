@@ -1,0 +1,287 @@
+//! `tradeflow topics create`, `produce` and `consume`: getting records into and out of Kafka
+//! topics from files or the simulator, for data engineers and for tests.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tradeflow_operators::source::{EventReader, ReadStatus};
+use tradeflow_operators::{Control, DeadLetter, News, SymbolTable, Tick};
+
+use crate::config::{JobConfig, SourceSection};
+use crate::connectors::files::{FileReader, RowFormat};
+use crate::connectors::kafka::{Kafka, ToMessage};
+use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
+
+/// What `produce` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ticks,
+    News,
+    Control,
+}
+
+impl Kind {
+    pub fn parse(text: &str) -> Result<Kind, String> {
+        match text {
+            "ticks" => Ok(Kind::Ticks),
+            "news" => Ok(Kind::News),
+            "control" => Ok(Kind::Control),
+            other => Err(format!("`{other}`: produce ticks, news or control")),
+        }
+    }
+}
+
+/// Where `produce` reads from.
+pub enum Input<'a> {
+    File(&'a Path),
+    /// The simulator of a job config (`source.kind = "simulator"`).
+    Simulate(&'a Path),
+}
+
+/// What `produce` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Produced {
+    pub sent: u64,
+    pub skipped: u64,
+}
+
+/// The symbols a tick or news file names, so that any file can be produced without a config.
+fn symbols_in(path: &Path) -> anyhow::Result<SymbolTable> {
+    let mut names = BTreeSet::new();
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    if is_csv {
+        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+        let headers = csv.headers()?.clone();
+        if let Some(i) =
+            headers.iter().position(|h| h.eq_ignore_ascii_case("symbol") || h.eq_ignore_ascii_case("symbols"))
+        {
+            for record in csv.records().flatten() {
+                if let Some(field) = record.get(i) {
+                    names.extend(
+                        field.split(['|', ';', ' ']).map(str::trim).filter(|s| !s.is_empty()).map(String::from),
+                    );
+                }
+            }
+        }
+    } else {
+        for line in BufReader::new(file).lines() {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&line?) else { continue };
+            if let Some(s) = value.get("symbol").and_then(|s| s.as_str()) {
+                names.insert(s.to_owned());
+            }
+            if let Some(list) = value.get("symbols").and_then(|s| s.as_array()) {
+                names.extend(list.iter().filter_map(|s| s.as_str()).map(String::from));
+            }
+        }
+    }
+    Ok(SymbolTable::new(names))
+}
+
+/// Sends every record `reader` yields to `topic`, at most `rate` a second; rows that cannot be
+/// read are reported on stderr (the first five) and counted, not sent.
+fn send_all<R: ToMessage + 'static>(
+    kafka: &Kafka,
+    topic: &str,
+    mut reader: impl EventReader<R>,
+    symbols: &SymbolTable,
+    rate: Option<f64>,
+) -> anyhow::Result<Produced> {
+    let producer = kafka.producer()?;
+    let started = Instant::now();
+    let mut done = Produced::default();
+    let mut batch: Vec<(u64, Result<R, DeadLetter>)> = Vec::new();
+    loop {
+        batch.clear();
+        let status = reader.read(1024, &mut batch);
+        for (_, record) in batch.drain(..) {
+            let record = match record {
+                Ok(r) => r,
+                Err(letter) => {
+                    done.skipped += 1;
+                    if done.skipped <= 5 {
+                        eprintln!("skipped {}: {}", letter.origin, letter.reason);
+                    }
+                    continue;
+                }
+            };
+            let payload = record.to_json(symbols)?;
+            let key = record.key(symbols);
+            let mut message = BaseRecord::to(topic).payload(&payload);
+            if let Some(key) = key {
+                message = message.key(key);
+            }
+            // A full queue is backpressure: wait for deliveries, then send again.
+            let mut pending = message;
+            while let Err((e, back)) = producer.send(pending) {
+                match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        pending = back;
+                    }
+                    other => bail!("sending to `{topic}`: {other}"),
+                }
+            }
+            done.sent += 1;
+            if let Some(rate) = rate {
+                let due = Duration::from_secs_f64(done.sent as f64 / rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        if status == ReadStatus::Exhausted {
+            break;
+        }
+    }
+    producer.flush(Duration::from_secs(30)).with_context(|| format!("flushing to `{topic}`"))?;
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        bail!("{failed} of {} messages to `{topic}` were refused by the brokers; the first: {first}", done.sent);
+    }
+    Ok(done)
+}
+
+fn from_file<R: RowFormat + ToMessage>(
+    kafka: &Kafka,
+    topic: &str,
+    path: &Path,
+    rate: Option<f64>,
+) -> anyhow::Result<Produced> {
+    let symbols = Arc::new(symbols_in(path)?);
+    let reader = FileReader::<R>::open(path, Arc::clone(&symbols), true).map_err(anyhow::Error::msg)?;
+    send_all(kafka, topic, reader, &symbols, rate)
+}
+
+/// `tradeflow produce`: sends ticks, news or control commands to `topic`.
+pub fn produce(kafka: &Kafka, kind: Kind, input: Input, topic: &str, rate: Option<f64>) -> anyhow::Result<Produced> {
+    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of messages per second");
+    }
+    match input {
+        Input::File(path) => match kind {
+            Kind::Ticks => from_file::<Tick>(kafka, topic, path, rate),
+            Kind::News => from_file::<News>(kafka, topic, path, rate),
+            Kind::Control => from_file::<Control>(kafka, topic, path, rate),
+        },
+        Input::Simulate(config) => {
+            let job = JobConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let SourceSection::Simulator(sim) = &job.source else {
+                bail!("{}: --simulate needs a config whose source.kind is \"simulator\"", config.display());
+            };
+            sim.validate().map_err(anyhow::Error::msg)?;
+            let names = sim.symbol_names();
+            let symbols = SymbolTable::new(names.clone());
+            let schedule = news_schedule(sim, &names);
+            match kind {
+                Kind::Ticks => send_all(kafka, topic, TickSimulator::new(sim, &schedule, 0, 1), &symbols, rate),
+                Kind::News => send_all(kafka, topic, NewsSimulator::new(&schedule, 0), &symbols, rate),
+                Kind::Control => bail!("the simulator makes no control commands: produce them from a file"),
+            }
+        }
+    }
+}
+
+/// How `consume` prints a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The value as received, one per line.
+    Json,
+    /// partition, offset, key, then the value's fields as `name=value`.
+    Table,
+}
+
+impl Format {
+    pub fn parse(text: &str) -> Result<Format, String> {
+        match text {
+            "json" => Ok(Format::Json),
+            "table" => Ok(Format::Table),
+            other => Err(format!("--format `{other}`: use table or json")),
+        }
+    }
+}
+
+fn print_message(
+    out: &mut impl Write,
+    format: Format,
+    partition: i32,
+    offset: i64,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> std::io::Result<()> {
+    let value = String::from_utf8_lossy(value);
+    match format {
+        Format::Json => writeln!(out, "{value}"),
+        Format::Table => {
+            let key = key.map(String::from_utf8_lossy).unwrap_or_default();
+            let fields = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&value) {
+                Ok(map) => map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+                Err(_) => format!("(not a JSON object) {value}"),
+            };
+            writeln!(out, "{partition:>3} {offset:>10} {key:<12} {fields}")
+        }
+    }
+}
+
+/// `tradeflow consume`: prints the messages of every partition of `topic`, from the beginning
+/// or from now on, until `max` messages or `idle` without one. Reads without joining a group,
+/// so it commits nothing and disturbs no job.
+pub fn consume(
+    kafka: &Kafka,
+    topic: &str,
+    from_beginning: bool,
+    format: Format,
+    max: Option<u64>,
+    idle: Option<Duration>,
+) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer = kafka.consumer("tradeflow-consume", from_beginning)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .with_context(|| format!("reading the metadata of `{topic}`"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        bail!("topic `{topic}` does not exist on {} (create it with `tradeflow topics create`)", kafka.brokers);
+    }
+    let mut assignment = TopicPartitionList::new();
+    for p in &partitions {
+        assignment.add_partition_offset(topic, *p, if from_beginning { Offset::Beginning } else { Offset::End })?;
+    }
+    consumer.assign(&assignment)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut count = 0;
+    let mut last = Instant::now();
+    while max.is_none_or(|m| count < m) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                print_message(&mut out, format, m.partition(), m.offset(), m.key(), m.payload().unwrap_or_default())?;
+                count += 1;
+                last = Instant::now();
+            }
+            Some(Err(e)) => bail!("reading `{topic}`: {e}"),
+            None => {
+                if idle.is_some_and(|idle| last.elapsed() >= idle) {
+                    break;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(count)
+}
