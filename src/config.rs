@@ -109,6 +109,69 @@ pub enum SourceSection {
     Simulator(SimulatorConfig),
     /// Replayed files.
     Files(FilesConfig),
+    /// Kafka topics.
+    Kafka(KafkaSourceConfig),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The consumer group whose committed offsets the job resumes from.
+    pub group: String,
+    /// Topic of ticks (JSON, key = symbol; see deploy/kafka).
+    pub ticks: String,
+    /// Topic of news, if any.
+    #[serde(default)]
+    pub news: Option<String>,
+    /// Topic of control commands, if any.
+    #[serde(default)]
+    pub control: Option<String>,
+    /// The symbol universe; messages naming other symbols go to the dead letters.
+    pub symbols: Vec<String>,
+    /// Where a partition without a committed offset starts: `earliest` or `latest`.
+    #[serde(default = "KafkaSourceConfig::default_start")]
+    pub start: String,
+    /// A partition without messages for this long stops holding event time back.
+    #[serde(default = "KafkaSourceConfig::default_idle_timeout_ms")]
+    pub idle_timeout_ms: f64,
+    /// Stop the job when no partition has had a message for this long (0: run until stopped).
+    #[serde(default)]
+    pub stop_after_idle_s: f64,
+}
+
+impl KafkaSourceConfig {
+    fn default_start() -> String {
+        "earliest".into()
+    }
+    fn default_idle_timeout_ms() -> f64 {
+        2000.0
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err("source.brokers must name at least one host:port".into());
+        }
+        if self.group.trim().is_empty() {
+            return Err("source.group must not be empty".into());
+        }
+        for (key, topic) in
+            [("ticks", Some(&self.ticks)), ("news", self.news.as_ref()), ("control", self.control.as_ref())]
+        {
+            if let Some(t) = topic
+                && (t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+            {
+                return Err(format!("source.{key} = \"{t}\" is not a valid topic name (letters, digits, . _ -)"));
+            }
+        }
+        if self.start != "earliest" && self.start != "latest" {
+            return Err(format!("source.start = \"{}\": use \"earliest\" or \"latest\"", self.start));
+        }
+        within("source.idle_timeout_ms", self.idle_timeout_ms, 3_600_000.0)?;
+        within("source.stop_after_idle_s", self.stop_after_idle_s, TEN_YEARS_S)?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -201,8 +264,22 @@ pub struct JobPlan {
     pub max_ahead: i64,
     /// `job.read_ahead_s` in epochs (at least one).
     pub read_ahead_epochs: u64,
+    /// An input lane (a Kafka partition) without records for this long stops holding the
+    /// frontier back.
+    pub idle_timeout: std::time::Duration,
     pub output_dir: PathBuf,
     pub batch_rows: usize,
+}
+
+/// A source's symbol universe, checked.
+fn universe(symbols: &[String]) -> Result<Vec<String>, String> {
+    if symbols.is_empty() {
+        return Err("source.symbols must list the symbol universe (rows for other symbols are dead-lettered)".into());
+    }
+    if let Some(bad) = symbols.iter().find(|s| s.trim().is_empty() || s.trim() != s.as_str()) {
+        return Err(format!("source.symbols: `{bad}` is not a valid symbol (empty or padded with spaces)"));
+    }
+    Ok(symbols.to_vec())
 }
 
 /// Ten years in seconds: the longest duration any setting may name.
@@ -261,17 +338,10 @@ impl JobConfig {
                 sim.validate()?;
                 sim.symbol_names()
             }
-            SourceSection::Files(files) => {
-                if files.symbols.is_empty() {
-                    return Err(
-                        "source.symbols must list the symbol universe (rows for other symbols are dead-lettered)"
-                            .into(),
-                    );
-                }
-                if let Some(bad) = files.symbols.iter().find(|s| s.trim().is_empty() || s.trim() != s.as_str()) {
-                    return Err(format!("source.symbols: `{bad}` is not a valid symbol (empty or padded with spaces)"));
-                }
-                files.symbols.clone()
+            SourceSection::Files(files) => universe(&files.symbols)?,
+            SourceSection::Kafka(kafka) => {
+                kafka.validate()?;
+                universe(&kafka.symbols)?
             }
         };
         let symbols = Arc::new(SymbolTable::new(symbols));
@@ -326,6 +396,10 @@ impl JobConfig {
             allowed_lateness: (job.allowed_lateness_ms * 1e6).round() as i64,
             max_ahead: (job.max_ahead_s * SECOND as f64).round() as i64,
             read_ahead_epochs: ((job.read_ahead_s * SECOND as f64) as i64 / epoch_ns).max(1) as u64,
+            idle_timeout: match &self.source {
+                SourceSection::Kafka(k) => std::time::Duration::from_secs_f64(k.idle_timeout_ms / 1000.0),
+                _ => std::time::Duration::from_secs(2),
+            },
             output_dir: self.output.dir.clone(),
             batch_rows: self.output.batch_rows,
         })

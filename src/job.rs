@@ -16,9 +16,11 @@ use tradeflow_operators::sink::{Sink, SinkErrors};
 use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, ingest};
 use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
 
+use crate::config::KafkaSourceConfig;
 use crate::config::{JobPlan, SourceSection};
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
 use crate::connectors::files::{ConfiguredControl, FileReader, RowFormat};
+use crate::connectors::kafka::{Kafka, KafkaReader, OffsetLedger, ReaderSpec, commit_ledger, partitions};
 use crate::connectors::parquet::ParquetSink;
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
@@ -139,10 +141,20 @@ struct Shared {
     control_stats: Arc<SourceStats>,
     last_pnl: Mutex<Option<Pnl>>,
     errors: SinkErrors,
+    /// Kafka offsets to commit once every sink has closed.
+    ledger: OffsetLedger,
 }
 
-/// Checks that every input file can be opened and has the right columns, before any worker starts.
+/// Checks that every input file can be opened and has the right columns, and that every Kafka
+/// topic exists, before any worker starts.
 fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
+    if let SourceSection::Kafka(k) = &plan.source {
+        let kafka = Kafka { brokers: k.brokers.clone() };
+        let consumer = kafka.consumer(&k.group, k.start == "earliest")?;
+        for topic in [Some(&k.ticks), k.news.as_ref(), k.control.as_ref()].into_iter().flatten() {
+            partitions(&consumer, &kafka.brokers, topic)?;
+        }
+    }
     if let SourceSection::Files(files) = &plan.source {
         let symbols = Arc::clone(&plan.symbols);
         FileReader::<Tick>::open(&files.ticks, Arc::clone(&symbols), true).map_err(anyhow::Error::msg)?;
@@ -178,6 +190,40 @@ fn file_reader<R: RowFormat>(
     }
 }
 
+/// A reader for an optional topic; one that cannot be opened is reported (the job then fails
+/// at its end, having committed nothing).
+fn kafka_reader<R: RowFormat>(
+    config: &KafkaSourceConfig,
+    topic: Option<&str>,
+    worker: (usize, usize),
+    symbols: &Arc<SymbolTable>,
+    shared: &Shared,
+) -> Box<dyn EventReader<R>> {
+    let Some(topic) = topic else {
+        return Box::new(NoInput);
+    };
+    let kafka = Kafka { brokers: config.brokers.clone() };
+    let spec = ReaderSpec {
+        kafka: &kafka,
+        group: &config.group,
+        topic,
+        from_earliest: config.start == "earliest",
+        index: worker.0,
+        peers: worker.1,
+        stop_after_idle: (config.stop_after_idle_s > 0.0).then(|| Duration::from_secs_f64(config.stop_after_idle_s)),
+        ledger: Arc::clone(&shared.ledger),
+    };
+    match KafkaReader::<R>::open(spec, Arc::clone(symbols)) {
+        Ok(reader) => Box::new(reader),
+        Err(e) => {
+            if let Ok(mut errs) = shared.errors.lock() {
+                errs.push(format!("{e:#}"));
+            }
+            Box::new(NoInput)
+        }
+    }
+}
+
 /// One worker's share of the job's inputs.
 struct Readers {
     ticks: Box<dyn EventReader<Tick>>,
@@ -186,7 +232,8 @@ struct Readers {
 }
 
 impl Readers {
-    fn for_worker(plan: &JobPlan, index: usize, peers: usize, errors: &SinkErrors) -> Self {
+    fn for_worker(plan: &JobPlan, index: usize, peers: usize, shared: &Shared) -> Self {
+        let errors = &shared.errors;
         match &plan.source {
             SourceSection::Simulator(sim) => {
                 let schedule = news_schedule(sim, &sim.symbol_names());
@@ -202,6 +249,14 @@ impl Readers {
                     ticks: file_reader(Some(&files.ticks), symbols, active, errors),
                     news: file_reader(files.news.as_deref(), symbols, active, errors),
                     control: file_reader(files.control.as_deref(), symbols, active, errors),
+                }
+            }
+            SourceSection::Kafka(k) => {
+                let (symbols, worker) = (&plan.symbols, (index, peers));
+                Readers {
+                    ticks: kafka_reader(k, Some(&k.ticks), worker, symbols, shared),
+                    news: kafka_reader(k, k.news.as_deref(), worker, symbols, shared),
+                    control: kafka_reader(k, k.control.as_deref(), worker, symbols, shared),
                 }
             }
         }
@@ -242,10 +297,11 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         control_stats: Arc::default(),
         last_pnl: Mutex::new(None),
         errors: Arc::default(),
+        ledger: Arc::default(),
     });
     let span = match &plan.source {
         SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
-        SourceSection::Files(_) => None,
+        SourceSection::Files(_) | SourceSection::Kafka(_) => None,
     };
     let done = Arc::new(AtomicBool::new(false));
     let progress = opts.progress.then(|| Progress::start(Arc::clone(&shared.tick_stats), span, Arc::clone(&done)));
@@ -269,8 +325,9 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             max_ahead: plan.max_ahead,
             batch: 4096,
             idle_poll: Duration::from_millis(5),
+            idle_timeout: plan.idle_timeout,
         };
-        let readers = Readers::for_worker(plan, index, peers, &shared.errors);
+        let readers = Readers::for_worker(plan, index, peers, shared);
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
@@ -335,6 +392,11 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     if !errors.is_empty() {
         bail!("the job ran but its output is incomplete:\n  {}", errors.join("\n  "));
+    }
+    // Every sink has closed: what was read is durable, so the group may move past it.
+    if let SourceSection::Kafka(k) = &plan.source {
+        let committed = commit_ledger(&Kafka { brokers: k.brokers.clone() }, &k.group, &shared.ledger)?;
+        tracing::info!(partitions = committed, group = %k.group, "committed offsets");
     }
 
     let rows: BTreeMap<String, u64> =

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use timely::ExchangeData;
 use timely::dataflow::operators::OkErr;
@@ -10,7 +10,7 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::{Scope, StreamVec};
 
-use crate::event::{DeadLetter, EventTime, truncate_utf8};
+use crate::event::{DeadLetter, EventTime, Ts, truncate_utf8};
 use crate::time::{Admission, EpochClock, Watermark};
 
 /// What a reader has for the source after a call.
@@ -31,6 +31,15 @@ pub trait EventReader<R>: 'static {
     fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus;
     /// Names the input at `position` for a dead letter, e.g. `ticks.csv:17`.
     fn origin(&self, position: u64) -> String;
+    /// How many independently ordered lanes the input has (Kafka partitions): each keeps its
+    /// own watermark. One for a file or a simulator.
+    fn lanes(&self) -> usize {
+        1
+    }
+    /// The lane of the record at `position`, below `lanes()`.
+    fn lane(&self, _position: u64) -> usize {
+        0
+    }
 }
 
 impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
@@ -39,6 +48,12 @@ impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
     }
     fn origin(&self, position: u64) -> String {
         (**self).origin(position)
+    }
+    fn lanes(&self) -> usize {
+        (**self).lanes()
+    }
+    fn lane(&self, position: u64) -> usize {
+        (**self).lane(position)
     }
 }
 
@@ -66,6 +81,26 @@ pub struct SourcePolicy {
     pub batch: usize,
     /// Pause before asking an idle reader again.
     pub idle_poll: Duration,
+    /// A lane with no record for this long (wall clock) stops holding the frontier back.
+    pub idle_timeout: Duration,
+}
+
+/// One lane's watermark and when it last had a record.
+struct Lane {
+    watermark: Watermark,
+    last: Instant,
+}
+
+/// The event time the source may advance its frontier to: the smallest watermark of the lanes
+/// that are not idle; nothing while one of those has no record yet; the largest watermark when
+/// every lane is idle.
+fn combined_watermark(lanes: &[Lane], idle_timeout: Duration) -> Option<Ts> {
+    let mut active = lanes.iter().filter(|l| l.last.elapsed() < idle_timeout).peekable();
+    if active.peek().is_some() {
+        active.map(|l| l.watermark.watermark()).try_fold(Ts::MAX, |min, w| w.map(|w| min.min(w)))
+    } else {
+        lanes.iter().filter_map(|l| l.watermark.watermark()).max()
+    }
 }
 
 /// How long a source that is far enough ahead waits before looking at the probe again.
@@ -96,13 +131,14 @@ pub struct SourceStats {
 }
 
 /// Creates a source that reads records from `reader`, stamps each with the epoch of its event
-/// time, holds the frontier at the epoch of the watermark, and sends what is late, too far
-/// ahead, or unreadable to the second stream with the reason.
+/// time, holds the frontier at the epoch of the watermark (per lane, combined: see
+/// [`EventReader::lanes`]), and sends what is late, too far ahead, or unreadable to the second
+/// stream with the reason.
 ///
 /// # Examples
 /// ```
 /// use std::sync::Arc;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use timely::dataflow::operators::Capture;
 /// use tradeflow_operators::testing::records;
 /// use tradeflow_operators::source::{ingest, EventReader, ReadStatus, SourcePolicy, SourceStats};
@@ -117,7 +153,10 @@ pub struct SourceStats {
 ///     }
 ///     fn origin(&self, line: u64) -> String { format!("fixed:{line}") }
 /// }
-/// let policy = SourcePolicy { clock: EpochClock::new(10), allowed_lateness: 5, max_ahead: 1_000, batch: 100, idle_poll: Duration::from_millis(1) };
+/// let policy = SourcePolicy {
+///     clock: EpochClock::new(10), allowed_lateness: 5, max_ahead: 1_000, batch: 100,
+///     idle_poll: Duration::from_millis(1), idle_timeout: Duration::from_secs(1),
+/// };
 /// let (ticks, dead) = timely::example(move |scope| {
 ///     let (ticks, dead) = ingest(scope, "ticks", Fixed(vec![100, 97, 50, 120]), policy, None, Arc::new(SourceStats::default()));
 ///     (ticks.capture(), dead.capture())
@@ -144,7 +183,10 @@ where
     let mixed: StreamVec<'scope, u64, Result<R, DeadLetter>> = source(scope, name, move |initial, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(initial);
-        let mut watermark = Watermark::new(policy.allowed_lateness, policy.max_ahead);
+        let started = Instant::now();
+        let mut lanes: Vec<Lane> = (0..reader.lanes().max(1))
+            .map(|_| Lane { watermark: Watermark::new(policy.allowed_lateness, policy.max_ahead), last: started })
+            .collect();
         let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
         let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
 
@@ -152,7 +194,9 @@ where
             let Some(held) = cap.as_mut() else { return };
             if pace.as_ref().is_some_and(|p| !p.allows(*held.time())) {
                 // Far enough ahead: look again shortly, letting an idle worker park rather than spin
-                // (workers may outnumber cores).
+                // (workers may outnumber cores). Lanes we do not read are not idle.
+                let now = Instant::now();
+                lanes.iter_mut().for_each(|l| l.last = now);
                 activator.activate_after(PACE_POLL);
                 return;
             }
@@ -162,14 +206,25 @@ where
                 match item {
                     Ok(record) => {
                         let ts = record.event_ts();
-                        match watermark.admit(ts) {
-                            Admission::Accept => {
+                        let lane = reader.lane(position).min(lanes.len() - 1);
+                        lanes[lane].last = Instant::now();
+                        let epoch = policy.clock.epoch(ts);
+                        let admitted = match lanes[lane].watermark.admit(ts) {
+                            // A lane that was idle may come back behind what the others have
+                            // already closed: late for the source as a whole.
+                            Admission::Accept if epoch < *held.time() => Err(format!(
+                                "late: event time {ts} is behind the source's frontier (its partition was idle)"
+                            )),
+                            Admission::Accept => Ok(()),
+                            refused => Err(refused.reason(ts).unwrap_or_default()),
+                        };
+                        match admitted {
+                            Ok(()) => {
                                 records += 1;
-                                accepted.push((policy.clock.epoch(ts), Ok(record)));
+                                accepted.push((epoch, Ok(record)));
                             }
-                            refused => {
+                            Err(reason) => {
                                 dead += 1;
-                                let reason = refused.reason(ts).unwrap_or_default();
                                 let mut raw = format!("{record:?}");
                                 truncate_utf8(&mut raw, 4096);
                                 let letter = DeadLetter { ts: ts.max(0), origin: reader.origin(position), reason, raw };
@@ -180,7 +235,7 @@ where
                     Err(mut letter) => {
                         dead += 1;
                         if letter.ts == 0 {
-                            letter.ts = watermark.watermark().unwrap_or(0);
+                            letter.ts = lanes.iter().filter_map(|l| l.watermark.watermark()).max().unwrap_or(0);
                         }
                         accepted.push((*held.time(), Err(letter)));
                     }
@@ -199,8 +254,10 @@ where
             drop(items);
             stats.records.fetch_add(records, Ordering::Relaxed);
             stats.dead_letters.fetch_add(dead, Ordering::Relaxed);
-            if let Some(wm) = watermark.watermark() {
-                stats.max_ts.fetch_max(wm + policy.allowed_lateness, Ordering::Relaxed);
+            if let Some(newest) = lanes.iter().filter_map(|l| l.watermark.watermark()).max() {
+                stats.max_ts.fetch_max(newest + policy.allowed_lateness, Ordering::Relaxed);
+            }
+            if let Some(wm) = combined_watermark(&lanes, policy.idle_timeout) {
                 let epoch = policy.clock.epoch(wm);
                 if epoch > *held.time() {
                     held.downgrade(&epoch);

@@ -48,6 +48,7 @@ fn source_waits_for_the_slowest_sink() {
             max_ahead: i64::MAX / 4,
             batch: 7,
             idle_poll: Duration::from_millis(1),
+            idle_timeout: Duration::from_secs(1),
         };
         let gate_in = Rc::clone(&gate);
         let gate_activator: Rc<RefCell<Option<timely::scheduling::Activator>>> = Rc::default();

@@ -6,7 +6,9 @@
 //! text. Keys: the symbol for ticks, the article id for news, none for control. The schemas are
 //! in `deploy/kafka/`.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rdkafka::ClientConfig;
@@ -16,12 +18,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
-use tradeflow_operators::{Command, Control, News, SymbolTable, Tick, Ts};
+use tradeflow_operators::source::{EventReader, ReadStatus};
+use tradeflow_operators::{Command, Control, DeadLetter, News, SymbolTable, Tick, Ts, truncate_utf8};
+
+use crate::connectors::files::RowFormat;
 
 /// The message schema version this build writes, and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -125,6 +131,185 @@ impl ProducerContext for Deliveries {
                 }
             }
         }
+    }
+}
+
+/// The next offset to commit for each (topic, partition), filled in by the readers as they
+/// finish and committed by the job once every sink has closed.
+pub type OffsetLedger = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
+
+/// Commits the ledger's offsets for `group`.
+pub fn commit_ledger(kafka: &Kafka, group: &str, ledger: &OffsetLedger) -> anyhow::Result<usize> {
+    let offsets = ledger.lock().map_err(|_| anyhow::anyhow!("the offset ledger was poisoned"))?.clone();
+    if offsets.is_empty() {
+        return Ok(0);
+    }
+    let consumer = kafka.consumer(group, true)?;
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in &offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+    }
+    consumer.commit(&list, CommitMode::Sync).with_context(|| format!("committing offsets of group `{group}`"))?;
+    Ok(offsets.len())
+}
+
+/// The partitions of `topic`, or an error naming it when it does not exist.
+pub fn partitions(consumer: &BaseConsumer, brokers: &str, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .with_context(|| format!("reading the metadata of topic `{topic}` from {brokers}"))?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        bail!("topic `{topic}` does not exist on {brokers} (create it with `tradeflow topics create`)");
+    }
+    partitions.sort_unstable();
+    Ok(partitions)
+}
+
+/// Offsets below 2^40 and lanes above: a record's position in a [`KafkaReader`].
+const LANE_SHIFT: u32 = 40;
+
+/// One worker's share of a topic: the partitions `p` with `p % peers == index`, each read from
+/// the group's committed offset (or the configured start), each a lane with its own watermark.
+pub struct KafkaReader<R> {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: Vec<i32>,
+    /// The offset after the last message read, per lane.
+    next: Vec<Option<i64>>,
+    symbols: Arc<SymbolTable>,
+    stop_after_idle: Option<Duration>,
+    idle_since: Option<Instant>,
+    ledger: OffsetLedger,
+    _record: std::marker::PhantomData<R>,
+}
+
+/// Where and how a reader reads.
+pub struct ReaderSpec<'a> {
+    pub kafka: &'a Kafka,
+    pub group: &'a str,
+    pub topic: &'a str,
+    pub from_earliest: bool,
+    pub index: usize,
+    pub peers: usize,
+    pub stop_after_idle: Option<Duration>,
+    pub ledger: OffsetLedger,
+}
+
+impl<R: RowFormat> KafkaReader<R> {
+    pub fn open(spec: ReaderSpec, symbols: Arc<SymbolTable>) -> anyhow::Result<Self> {
+        let consumer = spec.kafka.consumer(spec.group, spec.from_earliest)?;
+        let mine: Vec<i32> = partitions(&consumer, &spec.kafka.brokers, spec.topic)?
+            .into_iter()
+            .filter(|p| (*p as usize) % spec.peers == spec.index)
+            .collect();
+        let mut wanted = TopicPartitionList::new();
+        for p in &mine {
+            wanted.add_partition(spec.topic, *p);
+        }
+        let committed = consumer
+            .committed_offsets(wanted, Duration::from_secs(10))
+            .with_context(|| format!("reading the committed offsets of group `{}` on `{}`", spec.group, spec.topic))?;
+        let start = if spec.from_earliest { Offset::Beginning } else { Offset::End };
+        let mut assignment = TopicPartitionList::new();
+        for p in &mine {
+            let at = match committed.find_partition(spec.topic, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Offset::Offset(o),
+                _ => start,
+            };
+            assignment.add_partition_offset(spec.topic, *p, at)?;
+        }
+        consumer.assign(&assignment).with_context(|| format!("assigning partitions of `{}`", spec.topic))?;
+        Ok(KafkaReader {
+            consumer,
+            topic: spec.topic.to_owned(),
+            next: vec![None; mine.len()],
+            partitions: mine,
+            symbols,
+            stop_after_idle: spec.stop_after_idle,
+            idle_since: None,
+            ledger: spec.ledger,
+            _record: std::marker::PhantomData,
+        })
+    }
+
+    /// Hands the offsets after everything read to the ledger.
+    fn record_offsets(&self) {
+        if let Ok(mut ledger) = self.ledger.lock() {
+            for (p, next) in self.partitions.iter().zip(&self.next) {
+                if let Some(next) = next {
+                    ledger.insert((self.topic.clone(), *p), *next);
+                }
+            }
+        }
+    }
+
+    fn decode(&self, partition: i32, offset: i64, payload: Option<&[u8]>) -> Result<R, DeadLetter> {
+        let letter = |reason: String, raw: &str| {
+            let mut raw = raw.to_owned();
+            truncate_utf8(&mut raw, 4096);
+            DeadLetter { ts: 0, origin: format!("{}/{partition}@{offset}", self.topic), reason, raw }
+        };
+        let bytes = payload.unwrap_or_default();
+        match std::str::from_utf8(bytes) {
+            Ok(text) => R::from_json(text, &self.symbols).map_err(|reason| letter(reason, text)),
+            Err(e) => Err(letter(format!("not UTF-8 text: {e}"), &String::from_utf8_lossy(bytes))),
+        }
+    }
+}
+
+impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        if self.partitions.is_empty() {
+            return ReadStatus::Exhausted;
+        }
+        let mut got = 0;
+        while got < max {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(m)) => {
+                    let Some(lane) = self.partitions.iter().position(|p| *p == m.partition()) else { continue };
+                    let (partition, offset) = (m.partition(), m.offset());
+                    let record = self.decode(partition, offset, m.payload());
+                    self.next[lane] = Some(offset + 1);
+                    out.push((((lane as u64) << LANE_SHIFT) | offset as u64, record));
+                    got += 1;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "Kafka consumer error; retrying");
+                    break;
+                }
+            }
+        }
+        if got > 0 {
+            self.idle_since = None;
+            return ReadStatus::More;
+        }
+        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        if self.stop_after_idle.is_some_and(|limit| since.elapsed() >= limit) {
+            self.record_offsets();
+            return ReadStatus::Exhausted;
+        }
+        ReadStatus::Idle
+    }
+
+    fn origin(&self, position: u64) -> String {
+        let lane = (position >> LANE_SHIFT) as usize;
+        let offset = position & ((1 << LANE_SHIFT) - 1);
+        format!("{}/{}@{offset}", self.topic, self.partitions.get(lane).copied().unwrap_or(-1))
+    }
+
+    fn lanes(&self) -> usize {
+        self.partitions.len().max(1)
+    }
+
+    fn lane(&self, position: u64) -> usize {
+        (position >> LANE_SHIFT) as usize
     }
 }
 

@@ -1,0 +1,129 @@
+//! The job reading ticks and news from Kafka (a real tansu broker) makes exactly the orders and
+//! fills of the same job on the simulator the messages came from, with partitions spread over
+//! the workers; malformed messages land in the dead letters with their place and reason; and a
+//! finished run commits its offsets, so the next run of the group reads nothing twice.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Table, Tansu, run_job, tradeflow, write_config};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use tradeflow::config::{JobConfig, SourceSection};
+
+const SIMULATOR: &str = r#"
+[source]
+kind = "simulator"
+seed = 3
+symbols = 6
+start = "2024-03-05T14:30:00Z"
+duration_s = 1200
+ticks_per_second = 2.0
+news_per_hour = 120
+jump_pct = 3.0
+"#;
+
+const TRADING: &str = r#"
+[indicators]
+set = ["ema_3", "ema_8", "rsi_5"]
+
+[strategy]
+kind = "ensemble"
+fast = "ema_3"
+slow = "ema_8"
+rsi = "rsi_5"
+macd_hist = ""
+bbands = ""
+breakout = ""
+support = ""
+
+[output]
+batch_rows = 1000
+"#;
+
+fn ok(args: &[&str]) -> String {
+    let out = tradeflow(args);
+    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn kafka_job(brokers: &str, group: &str, names: &[String]) -> String {
+    let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "[job]\nname = \"kafka\"\nworkers = 2\n\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 3\n{TRADING}",
+        symbols.join(", ")
+    )
+}
+
+/// The simulator's symbol names, as `tradeflow produce --simulate` writes them.
+fn simulator_names(config: &str) -> Vec<String> {
+    match JobConfig::parse(config, "sim.toml").unwrap().source {
+        SourceSection::Simulator(sim) => sim.symbol_names(),
+        _ => unreachable!("a simulator config"),
+    }
+}
+
+#[test]
+fn orders_from_kafka_equal_orders_from_the_simulator() {
+    let broker = Tansu::start();
+    let b = broker.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let sim_text = format!("[job]\nname = \"sim\"\n{SIMULATOR}{TRADING}");
+    let names = simulator_names(&sim_text);
+    let sim = write_config(dir.path(), "sim.toml", &sim_text);
+    ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
+    ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
+    let sent = ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
+    assert!(sent.contains("0 skipped"), "{sent}");
+    ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
+
+    // Garbage among the ticks: each becomes a dead letter naming topic/partition@offset.
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", b).create().unwrap();
+    let n = &names;
+    let garbage: Vec<(String, Vec<u8>)> = vec![
+        (n[0].clone(), b"\xff\xfe not text".to_vec()),
+        (n[1].clone(), format!("{{\"v\":1,\"ts\":1709649000000000000,\"symbol\":\"{}\"}}", n[1]).into_bytes()),
+        (
+            n[2].clone(),
+            format!("{{\"v\":1,\"ts\":\"yesterday\",\"symbol\":\"{}\",\"price\":1,\"size\":1}}", n[2]).into_bytes(),
+        ),
+        (
+            n[3].clone(),
+            format!("{{\"v\":1,\"ts\":4102444800000000000,\"symbol\":\"{}\",\"price\":1,\"size\":1}}", n[3])
+                .into_bytes(),
+        ),
+        (n[4].clone(), b"[1, 2, 3]".to_vec()),
+    ];
+    for (key, payload) in &garbage {
+        producer.send(BaseRecord::to("ticks").key(key.as_str()).payload(payload.as_slice())).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let from_sim = dir.path().join("sim");
+    run_job(&sim, &from_sim, &["-w", "1"]);
+    let job = write_config(dir.path(), "kafka.toml", &kafka_job(b, "e2e", &names));
+    let from_kafka = dir.path().join("kafka");
+    run_job(&job, &from_kafka, &[]);
+
+    for stream in ["ticks", "bars_1m", "signals", "orders", "fills", "positions"] {
+        let a = Table::read(&from_sim, stream).sorted_rows(&["latency_ns"]);
+        let k = Table::read(&from_kafka, stream).sorted_rows(&["latency_ns"]);
+        assert_eq!(a.len(), k.len(), "{stream}: row count");
+        assert!(a == k, "{stream} differs between the simulator and Kafka");
+    }
+    assert!(Table::read(&from_kafka, "orders").len() > 5, "the strategy should trade");
+
+    let dead = Table::read(&from_kafka, "dead_letters");
+    let (origins, reasons) = (dead.text("origin"), dead.text("reason"));
+    assert_eq!(dead.len(), 5, "{reasons:?}");
+    assert!(origins.iter().all(|o| o.starts_with("ticks/") && o.contains('@')), "{origins:?}");
+    for expected in ["not UTF-8", "missing field `price`", "field `ts`", "ahead", "invalid type"] {
+        assert!(reasons.iter().any(|r| r.contains(expected)), "no dead letter says `{expected}`: {reasons:?}");
+    }
+
+    // The run committed its offsets: the group's next run reads nothing.
+    let again = dir.path().join("again");
+    run_job(&job, &again, &[]);
+    assert_eq!(Table::read(&again, "ticks").len(), 0);
+}
