@@ -243,11 +243,69 @@ pub struct OutputSection {
     pub dir: PathBuf,
     /// Rows per Parquet write.
     pub batch_rows: usize,
+    /// Output topics, besides the Parquet files.
+    pub kafka: Option<KafkaOutputConfig>,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { dir: PathBuf::from("runs/job"), batch_rows: 65_536 }
+        OutputSection { dir: PathBuf::from("runs/job"), batch_rows: 65_536, kafka: None }
+    }
+}
+
+/// `[output.kafka]`: the topics the job writes; an empty name leaves that stream out.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaOutputConfig {
+    pub brokers: String,
+    pub signals: String,
+    pub orders: String,
+    pub fills: String,
+    pub risk_events: String,
+    pub dead_letters: String,
+}
+
+impl Default for KafkaOutputConfig {
+    fn default() -> Self {
+        KafkaOutputConfig {
+            brokers: "127.0.0.1:9092".into(),
+            signals: "signals".into(),
+            orders: "orders".into(),
+            fills: "fills".into(),
+            risk_events: "risk_events".into(),
+            dead_letters: "dead_letters".into(),
+        }
+    }
+}
+
+impl KafkaOutputConfig {
+    /// (stream, topic) for every stream that goes to a topic.
+    pub fn topics(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("signals", &self.signals),
+            ("orders", &self.orders),
+            ("fills", &self.fills),
+            ("risk_events", &self.risk_events),
+            ("dead_letters", &self.dead_letters),
+        ]
+        .into_iter()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(s, t)| (s, t.as_str()))
+        .collect()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err("output.kafka.brokers must name at least one host:port".into());
+        }
+        for (stream, topic) in self.topics() {
+            if !topic.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(format!(
+                    "output.kafka.{stream} = \"{topic}\" is not a valid topic name (letters, digits, . _ -)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +327,7 @@ pub struct JobPlan {
     pub idle_timeout: std::time::Duration,
     pub output_dir: PathBuf,
     pub batch_rows: usize,
+    pub kafka_output: Option<KafkaOutputConfig>,
 }
 
 /// A source's symbol universe, checked.
@@ -369,6 +428,9 @@ impl JobConfig {
                 Ok(Control { ts, command: c.command.clone() })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        if let Some(kafka) = &self.output.kafka {
+            kafka.validate()?;
+        }
         if self.output.batch_rows == 0 {
             return Err("output.batch_rows must be at least 1".into());
         }
@@ -402,6 +464,7 @@ impl JobConfig {
             },
             output_dir: self.output.dir.clone(),
             batch_rows: self.output.batch_rows,
+            kafka_output: self.output.kafka.clone(),
         })
     }
 }

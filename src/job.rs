@@ -16,11 +16,13 @@ use tradeflow_operators::sink::{Sink, SinkErrors};
 use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, ingest};
 use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
 
-use crate::config::KafkaSourceConfig;
 use crate::config::{JobPlan, SourceSection};
+use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
 use crate::connectors::files::{ConfiguredControl, FileReader, RowFormat};
-use crate::connectors::kafka::{Kafka, KafkaReader, OffsetLedger, ReaderSpec, commit_ledger, partitions};
+use crate::connectors::kafka::{
+    Kafka, KafkaReader, KafkaSink, OffsetLedger, ReaderSpec, ToMessage, commit_ledger, partitions,
+};
 use crate::connectors::parquet::ParquetSink;
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
@@ -76,6 +78,8 @@ pub struct RunSummary {
     pub dead_letters: u64,
     /// Rows written per stream by this process.
     pub rows: BTreeMap<String, u64>,
+    /// Messages written per output topic (`[output.kafka]`) by this process.
+    pub kafka_messages: BTreeMap<String, u64>,
     pub initial_cash: f64,
     pub final_pnl: Option<Pnl>,
 }
@@ -143,6 +147,8 @@ struct Shared {
     errors: SinkErrors,
     /// Kafka offsets to commit once every sink has closed.
     ledger: OffsetLedger,
+    /// Messages written to each output topic.
+    kafka_rows: BTreeMap<&'static str, Arc<AtomicU64>>,
 }
 
 /// Checks that every input file can be opened and has the right columns, and that every Kafka
@@ -152,6 +158,13 @@ fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
         let kafka = Kafka { brokers: k.brokers.clone() };
         let consumer = kafka.consumer(&k.group, k.start == "earliest")?;
         for topic in [Some(&k.ticks), k.news.as_ref(), k.control.as_ref()].into_iter().flatten() {
+            partitions(&consumer, &kafka.brokers, topic)?;
+        }
+    }
+    if let Some(out) = &plan.kafka_output {
+        let kafka = Kafka { brokers: out.brokers.clone() };
+        let consumer = kafka.consumer("tradeflow-check", true)?;
+        for (_, topic) in out.topics() {
             partitions(&consumer, &kafka.brokers, topic)?;
         }
     }
@@ -272,9 +285,28 @@ struct Sinks<'a> {
     shared: &'a Shared,
     /// Every sink's input is probed, for the sources' pacing.
     probe: &'a ProbeHandle<u64>,
+    kafka: Option<&'a KafkaOutputConfig>,
 }
 
 impl Sinks<'_> {
+    /// Also writes `stream` to its output topic, when `[output.kafka]` names one.
+    fn attach_kafka<R: ToMessage + Clone + 'static>(&self, name: &'static str, stream: &StreamVec<'_, u64, R>) {
+        let Some(config) = self.kafka else { return };
+        let Some((_, topic)) = config.topics().into_iter().find(|(s, _)| *s == name) else { return };
+        let rows = Arc::clone(&self.shared.kafka_rows[name]);
+        let kafka = Kafka { brokers: config.brokers.clone() };
+        match KafkaSink::<R>::new(&kafka, topic, Arc::clone(&self.ctx.symbols), rows) {
+            Ok(sink) => {
+                stream.clone().probe_with(self.probe).sink(name, Box::new(sink), Arc::clone(&self.shared.errors))
+            }
+            Err(e) => {
+                if let Ok(mut errs) = self.shared.errors.lock() {
+                    errs.push(format!("sink `{name}` to Kafka topic `{topic}`: {e:#}"));
+                }
+            }
+        }
+    }
+
     fn attach<R: ArrowRecord>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
         let rows = Arc::clone(&self.shared.rows[name]);
         let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
@@ -298,6 +330,10 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         last_pnl: Mutex::new(None),
         errors: Arc::default(),
         ledger: Arc::default(),
+        kafka_rows: ["signals", "orders", "fills", "risk_events", "dead_letters"]
+            .into_iter()
+            .map(|s| (s, Arc::new(AtomicU64::new(0))))
+            .collect(),
     });
     let span = match &plan.source {
         SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
@@ -360,14 +396,26 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             });
             let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
 
-            let sinks =
-                Sinks { dir: &worker_dir, worker: index, ctx, batch_rows: plan.batch_rows, shared, probe: &probe };
+            let sinks = Sinks {
+                dir: &worker_dir,
+                worker: index,
+                ctx,
+                batch_rows: plan.batch_rows,
+                shared,
+                probe: &probe,
+                kafka: plan.kafka_output.as_ref(),
+            };
             sinks.attach("ticks", ticks);
             sinks.attach("news", news);
             sinks.attach("bars_1s", out.bars_1s);
             sinks.attach("bars_1m", out.bars_1m);
             sinks.attach("indicators", out.indicators);
             sinks.attach("sentiment", out.sentiment);
+            sinks.attach_kafka("signals", &out.signals);
+            sinks.attach_kafka("orders", &out.orders);
+            sinks.attach_kafka("fills", &out.fills);
+            sinks.attach_kafka("risk_events", &out.risk_events);
+            sinks.attach_kafka("dead_letters", &dead);
             sinks.attach("signals", out.signals);
             sinks.attach("orders", out.orders);
             sinks.attach("fills", out.fills);
@@ -401,6 +449,14 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
 
     let rows: BTreeMap<String, u64> =
         shared.rows.iter().map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed))).collect();
+    let kafka_messages: BTreeMap<String, u64> = match &plan.kafka_output {
+        Some(out) => out
+            .topics()
+            .into_iter()
+            .map(|(stream, topic)| (topic.to_owned(), shared.kafka_rows[stream].load(Ordering::Relaxed)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
     let ticks = shared.tick_stats.records.load(Ordering::Relaxed);
     let dead_letters = rows.get("dead_letters").copied().unwrap_or(0);
     let summary = RunSummary {
@@ -414,6 +470,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         symbols: plan.symbols.len(),
         dead_letters,
         rows,
+        kafka_messages,
         initial_cash: plan.trading.risk.initial_cash,
         final_pnl: shared.last_pnl.lock().ok().and_then(|p| p.clone()),
     };

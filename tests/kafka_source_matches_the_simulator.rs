@@ -51,7 +51,7 @@ fn ok(args: &[&str]) -> String {
 fn kafka_job(brokers: &str, group: &str, names: &[String]) -> String {
     let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
     format!(
-        "[job]\nname = \"kafka\"\nworkers = 2\n\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 3\n{TRADING}",
+        "[job]\nname = \"kafka\"\nworkers = 2\n\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 3\n{TRADING}\n[output.kafka]\nbrokers = \"{brokers}\"\n",
         symbols.join(", ")
     )
 }
@@ -74,6 +74,9 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
     let sim = write_config(dir.path(), "sim.toml", &sim_text);
     ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
     ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
+    for topic in ["signals", "orders", "fills", "risk_events", "dead_letters"] {
+        ok(&["topics", "create", topic, "--partitions", "2", "--brokers", b]);
+    }
     let sent = ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
     assert!(sent.contains("0 skipped"), "{sent}");
     ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
@@ -121,6 +124,40 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
     for expected in ["not UTF-8", "missing field `price`", "field `ts`", "ahead", "invalid type"] {
         assert!(reasons.iter().any(|r| r.contains(expected)), "no dead letter says `{expected}`: {reasons:?}");
     }
+
+    // The output topics carry the same orders as the Parquet files, and the dead letters.
+    let parquet_orders = Table::read(&from_kafka, "orders");
+    let (ids, qty) = (parquet_orders.text("id"), parquet_orders.f64("qty"));
+    let max = ids.len().to_string();
+    let lines = ok(&[
+        "consume",
+        "orders",
+        "--from-beginning",
+        "--format",
+        "json",
+        "--max",
+        &max,
+        "--idle-s",
+        "5",
+        "--brokers",
+        b,
+    ]);
+    let mut from_topic: Vec<(String, f64)> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["v"], 1);
+            assert!(names.contains(&v["symbol"].as_str().unwrap().to_owned()), "{l}");
+            (v["id"].as_str().unwrap().to_owned(), v["qty"].as_f64().unwrap())
+        })
+        .collect();
+    let mut from_files: Vec<(String, f64)> = ids.into_iter().zip(qty).collect();
+    from_topic.sort_by(|a, b| a.0.cmp(&b.0));
+    from_files.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(from_topic, from_files);
+    let dead_topic =
+        ok(&["consume", "dead_letters", "--from-beginning", "--format", "json", "--idle-s", "5", "--brokers", b]);
+    assert_eq!(dead_topic.lines().count(), 5, "{dead_topic}");
 
     // The run committed its offsets: the group's next run reads nothing.
     let again = dir.path().join("again");

@@ -19,13 +19,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
+use tradeflow_operators::sink::RecordSink;
 use tradeflow_operators::source::{EventReader, ReadStatus};
-use tradeflow_operators::{Command, Control, DeadLetter, News, SymbolTable, Tick, Ts, truncate_utf8};
+use tradeflow_operators::{
+    Command, Control, DeadLetter, Fill, News, Order, RiskEvent, Signal, Symbol, SymbolTable, Tick, Ts, truncate_utf8,
+};
 
 use crate::connectors::files::RowFormat;
 
@@ -311,6 +315,105 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
     fn lane(&self, position: u64) -> usize {
         (position >> LANE_SHIFT) as usize
     }
+}
+
+/// Writes a stream to a topic: an idempotent producer, a full queue waited out (backpressure on
+/// the dataflow), and every delivery confirmed before the sink closes.
+pub struct KafkaSink<R> {
+    producer: ThreadedProducer<Deliveries>,
+    topic: String,
+    symbols: Arc<SymbolTable>,
+    rows: Arc<AtomicU64>,
+    _record: std::marker::PhantomData<R>,
+}
+
+impl<R> KafkaSink<R> {
+    pub fn new(kafka: &Kafka, topic: &str, symbols: Arc<SymbolTable>, rows: Arc<AtomicU64>) -> anyhow::Result<Self> {
+        Ok(KafkaSink {
+            producer: kafka.producer()?,
+            topic: topic.to_owned(),
+            symbols,
+            rows,
+            _record: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<R: ToMessage + 'static> RecordSink<R> for KafkaSink<R> {
+    fn write(&mut self, batch: &mut Vec<R>) -> Result<(), String> {
+        for record in batch.drain(..) {
+            let payload = record.to_json(&self.symbols).map_err(|e| format!("encoding a message: {e}"))?;
+            let mut message = BaseRecord::to(&self.topic).payload(&payload);
+            if let Some(key) = record.key(&self.symbols) {
+                message = message.key(key);
+            }
+            let mut pending = message;
+            while let Err((e, back)) = self.producer.send(pending) {
+                match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        pending = back;
+                    }
+                    other => return Err(format!("sending to `{}`: {other}", self.topic)),
+                }
+            }
+            self.rows.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, _frontier: Option<u64>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        self.producer.flush(Duration::from_secs(60)).map_err(|e| format!("flushing `{}`: {e}", self.topic))?;
+        let context = self.producer.context();
+        let failed = context.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+            return Err(format!(
+                "{failed} messages to `{}` were refused by the brokers; the first: {first}",
+                self.topic
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An output record as JSON: its serde fields, the schema version, and symbol names for ids.
+fn output_json<T: Serialize>(record: &T, symbols: &SymbolTable) -> serde_json::Result<String> {
+    let mut value = serde_json::to_value(record)?;
+    if let Some(map) = value.as_object_mut() {
+        if let Some(id) = map.get("symbol").and_then(|s| s.as_u64()) {
+            let name = symbols.name(Symbol(id as u32)).to_owned();
+            map.insert("symbol".into(), serde_json::Value::String(name));
+        }
+        map.insert("v".into(), SCHEMA_VERSION.into());
+    }
+    serde_json::to_string(&value)
+}
+
+macro_rules! output_message {
+    ($($t:ty => |$r:ident, $s:ident| $key:expr),* $(,)?) => {$(
+        impl ToMessage for $t {
+            fn key<'a>(&'a self, $s: &'a SymbolTable) -> Option<&'a str> {
+                let $r = self;
+                $key
+            }
+            fn to_json(&self, symbols: &SymbolTable) -> serde_json::Result<String> {
+                output_json(self, symbols)
+            }
+        }
+    )*};
+}
+
+output_message! {
+    Signal => |r, s| Some(s.name(r.symbol)),
+    Order => |r, s| Some(s.name(r.symbol)),
+    Fill => |r, s| Some(s.name(r.symbol)),
+    RiskEvent => |r, _s| Some(r.account.as_str()),
+    DeadLetter => |_r, _s| None,
 }
 
 /// A record as a Kafka message: its key and its JSON value.
