@@ -81,6 +81,20 @@ pub struct Table {
 
 impl Table {
     pub fn read(run: &Path, stream: &str) -> Table {
+        Table::read_all(&[run], stream)
+    }
+
+    /// One stream of several runs together (the processes of one cluster run, each with its
+    /// own output folder).
+    pub fn read_all(runs: &[&Path], stream: &str) -> Table {
+        let mut batches = Vec::new();
+        for run in runs {
+            batches.extend(Table::read_one(run, stream).batches);
+        }
+        Table { batches }
+    }
+
+    fn read_one(run: &Path, stream: &str) -> Table {
         let folder = run.join(stream);
         let mut parts: Vec<PathBuf> = std::fs::read_dir(&folder)
             .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))

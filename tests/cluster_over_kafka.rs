@@ -1,0 +1,104 @@
+//! Timely's cluster mode over loopback: the job as 2 processes x 2 workers, reading a
+//! 4-partition topic (each partition read by exactly one worker of one process), makes exactly
+//! the orders and fills of 1 process x 1 worker reading the same topic.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Table, Tansu, run_job, tradeflow, write_config};
+use tradeflow::config::{JobConfig, SourceSection};
+
+fn ok(args: &[&str]) -> String {
+    let out = tradeflow(args);
+    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 9\nsymbols = 8\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
+
+fn job(brokers: &str, group: &str, names: &[String]) -> String {
+    let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        r#"
+[job]
+name = "cluster"
+[source]
+kind = "kafka"
+brokers = "{brokers}"
+group = "{group}"
+ticks = "ticks"
+news = "news"
+symbols = [{}]
+stop_after_idle_s = 4
+[indicators]
+set = ["ema_3", "ema_8", "rsi_5"]
+[strategy]
+kind = "ensemble"
+fast = "ema_3"
+slow = "ema_8"
+rsi = "rsi_5"
+macd_hist = ""
+bbands = ""
+breakout = ""
+support = ""
+"#,
+        symbols.join(", ")
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn two_processes_of_two_workers_trade_like_one_worker() {
+    let broker = Tansu::start();
+    let b = broker.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let names = match JobConfig::parse(SIMULATOR, "sim.toml").unwrap().source {
+        SourceSection::Simulator(sim) => sim.symbol_names(),
+        _ => unreachable!(),
+    };
+    let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
+    ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
+    ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
+    ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
+    ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
+
+    let single = write_config(dir.path(), "single.toml", &job(b, "single", &names));
+    let one = dir.path().join("one");
+    run_job(&single, &one, &["-w", "1"]);
+
+    let cluster = write_config(dir.path(), "cluster.toml", &job(b, "cluster", &names));
+    let hosts = write_config(dir.path(), "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()));
+    let outs = [dir.path().join("p0"), dir.path().join("p1")];
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+                .args(["run", cluster.to_str().unwrap(), "--quiet", "-w", "2", "-n", "2"])
+                .args(["-p", &p.to_string(), "-h", hosts.to_str().unwrap(), "-o", outs[p].to_str().unwrap()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("tradeflow starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("tradeflow runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let parts: Vec<&Path> = outs.iter().map(|p| p.as_path()).collect();
+    for stream in ["ticks", "orders", "fills", "positions"] {
+        let a = Table::read(&one, stream).sorted_rows(&[]);
+        let c = Table::read_all(&parts, stream).sorted_rows(&[]);
+        assert_eq!(a.len(), c.len(), "{stream}: row count");
+        assert!(a == c, "{stream} differs between 1x1 and 2x2");
+    }
+    assert!(Table::read(&one, "orders").len() > 5, "the strategy should trade");
+    // Each process read part of the ticks: the partitions were spread over both.
+    for p in &parts {
+        assert!(!Table::read(p, "ticks").is_empty(), "{} read no ticks", p.display());
+    }
+}
