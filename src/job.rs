@@ -67,6 +67,8 @@ pub struct RunOptions {
 /// What a run did, for the closing summary and `run.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
+    /// `finished` (a run still going, or killed, has `running`).
+    pub state: &'static str,
     pub name: String,
     pub output_dir: PathBuf,
     pub workers: usize,
@@ -101,7 +103,11 @@ fn prepare_output(dir: &Path) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(dir.join(MANIFEST));
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    // Marks the folder as a run's from the start, so that a run killed midway can be started
+    // again into it; the summary replaces this when the run finishes.
+    std::fs::write(dir.join(MANIFEST), "{\"state\": \"running\"}\n")
+        .with_context(|| format!("writing {}", dir.join(MANIFEST).display()))
 }
 
 fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Config> {
@@ -460,6 +466,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     let ticks = shared.tick_stats.records.load(Ordering::Relaxed);
     let dead_letters = rows.get("dead_letters").copied().unwrap_or(0);
     let summary = RunSummary {
+        state: "finished",
         name: plan.name.clone(),
         output_dir: output_dir.clone(),
         workers,

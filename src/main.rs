@@ -200,6 +200,9 @@ fn report(run_dir: &Path, period: Option<&str>) -> anyhow::Result<String> {
         &std::fs::read_to_string(&manifest).with_context(|| format!("{}: not a tradeflow run", manifest.display()))?,
     )
     .with_context(|| format!("{}: unreadable", manifest.display()))?;
+    if summary["state"] == "running" {
+        anyhow::bail!("{}: the run has not finished (or was stopped before it did): no report", run_dir.display());
+    }
     let initial =
         summary["initial_cash"].as_f64().with_context(|| format!("{}: no initial_cash", manifest.display()))?;
     let sheet = tearsheet(run_dir, initial, period)?;
