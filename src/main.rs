@@ -99,6 +99,9 @@ enum Command {
         /// At most this many messages per second (default: as fast as the brokers take them).
         #[arg(long)]
         rate: Option<f64>,
+        /// Replay in event time, this many times faster than it happened (1: real time).
+        #[arg(long)]
+        speed: Option<f64>,
     },
     /// Print the messages of a topic.
     Consume {
@@ -235,14 +238,14 @@ fn main() -> ExitCode {
                     .join("\n")
             }))
         }
-        Command::Produce { kind, topic, brokers, input, simulate, rate } => finish((|| {
+        Command::Produce { kind, topic, brokers, input, simulate, rate, speed } => finish((|| {
             let kind = kafka::Kind::parse(&kind).map_err(anyhow::Error::msg)?;
             let source = match (&input, &simulate) {
                 (Some(path), _) => kafka::Input::File(path),
                 (None, Some(config)) => kafka::Input::Simulate(config),
                 (None, None) => anyhow::bail!("give --input FILE or --simulate CONFIG"),
             };
-            let done = kafka::produce(&Kafka { brokers }, kind, source, &topic, rate)?;
+            let done = kafka::produce(&Kafka { brokers }, kind, source, &topic, kafka::Pacing { rate, speed })?;
             Ok(format!("{topic}: {} sent, {} skipped", done.sent, done.skipped))
         })()),
         Command::Consume { topic, brokers, from_beginning, format, max, idle_s } => finish((|| {

@@ -74,6 +74,12 @@ fn ticks_from_a_file_come_back_in_order_per_symbol() {
 
     let table = ok(&["consume", "ticks", "--from-beginning", "--max", "1", "--idle-s", "10", "--brokers", b]);
     assert!(table.contains("price=") && table.contains("symbol=\""), "{table}");
+
+    // --speed paces by event time: 300 ticks over 0.299 s of event time at a tenth of real
+    // speed take at least 2.99 s (a lower bound only: a slow machine may take longer).
+    let started = std::time::Instant::now();
+    ok(&["produce", "ticks", "--input", input.to_str().unwrap(), "--topic", "ticks", "--speed", "0.1", "--brokers", b]);
+    assert!(started.elapsed().as_secs_f64() >= 2.9, "--speed 0.1 was not paced: {:?}", started.elapsed());
 }
 
 #[test]

@@ -101,6 +101,14 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
     for (key, payload) in &garbage {
         producer.send(BaseRecord::to("ticks").key(key.as_str()).payload(payload.as_slice())).unwrap();
     }
+    // And among the news: a wrong type, a missing field, a far-future time.
+    for payload in [
+        format!("{{\"v\":1,\"id\":7,\"ts\":1709649000000000000,\"headline\":\"x\",\"symbols\":[\"{}\"]}}", n[0]),
+        format!("{{\"v\":1,\"id\":\"g2\",\"ts\":1709649000000000000,\"symbols\":[\"{}\"]}}", n[0]),
+        format!("{{\"v\":1,\"id\":\"g3\",\"ts\":4102444800000000000,\"headline\":\"x\",\"symbols\":[\"{}\"]}}", n[0]),
+    ] {
+        producer.send(BaseRecord::to("news").key("g").payload(payload.as_str())).unwrap();
+    }
     producer.flush(Duration::from_secs(10)).unwrap();
 
     let from_sim = dir.path().join("sim");
@@ -119,9 +127,12 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
 
     let dead = Table::read(&from_kafka, "dead_letters");
     let (origins, reasons) = (dead.text("origin"), dead.text("reason"));
-    assert_eq!(dead.len(), 5, "{reasons:?}");
-    assert!(origins.iter().all(|o| o.starts_with("ticks/") && o.contains('@')), "{origins:?}");
-    for expected in ["not UTF-8", "missing field `price`", "field `ts`", "ahead", "invalid type"] {
+    assert_eq!(dead.len(), 8, "{reasons:?}");
+    assert_eq!(origins.iter().filter(|o| o.starts_with("ticks/") && o.contains('@')).count(), 5, "{origins:?}");
+    assert_eq!(origins.iter().filter(|o| o.starts_with("news/") && o.contains('@')).count(), 3, "{origins:?}");
+    for expected in
+        ["not UTF-8", "missing field `price`", "field `ts`", "ahead", "invalid type", "missing field `headline`"]
+    {
         assert!(reasons.iter().any(|r| r.contains(expected)), "no dead letter says `{expected}`: {reasons:?}");
     }
 
@@ -157,7 +168,7 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
     assert_eq!(from_topic, from_files);
     let dead_topic =
         ok(&["consume", "dead_letters", "--from-beginning", "--format", "json", "--idle-s", "5", "--brokers", b]);
-    assert_eq!(dead_topic.lines().count(), 5, "{dead_topic}");
+    assert_eq!(dead_topic.lines().count(), 8, "{dead_topic}");
 
     // The run committed its offsets: the group's next run reads nothing.
     let again = dir.path().join("again");

@@ -9,12 +9,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tradeflow_operators::source::{EventReader, ReadStatus};
-use tradeflow_operators::{Control, DeadLetter, News, SymbolTable, Tick};
+use tradeflow_operators::{Control, DeadLetter, EventTime, News, SymbolTable, Tick};
 
 use crate::config::{JobConfig, SourceSection};
 use crate::connectors::files::{FileReader, RowFormat};
@@ -87,17 +88,32 @@ fn symbols_in(path: &Path) -> anyhow::Result<SymbolTable> {
     Ok(SymbolTable::new(names))
 }
 
-/// Sends every record `reader` yields to `topic`, at most `rate` a second; rows that cannot be
-/// read are reported on stderr (the first five) and counted, not sent.
-fn send_all<R: ToMessage + 'static>(
+/// How fast `produce` sends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pacing {
+    /// At most this many messages a second.
+    pub rate: Option<f64>,
+    /// Event time runs this many times faster than the wall clock (1: as it happened).
+    pub speed: Option<f64>,
+}
+
+/// Sends every record `reader` yields to `topic`, paced as asked; rows that cannot be read are
+/// reported on stderr (the first five) and counted, not sent.
+fn send_all<R: ToMessage + EventTime + 'static>(
     kafka: &Kafka,
     topic: &str,
     mut reader: impl EventReader<R>,
     symbols: &SymbolTable,
-    rate: Option<f64>,
+    pacing: Pacing,
 ) -> anyhow::Result<Produced> {
     let producer = kafka.producer()?;
     let started = Instant::now();
+    let mut first_ts = None;
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} messages to {msg} ({per_sec})") {
+        bar.set_style(style);
+    }
+    bar.set_message(topic.to_owned());
     let mut done = Produced::default();
     let mut batch: Vec<(u64, Result<R, DeadLetter>)> = Vec::new();
     loop {
@@ -114,6 +130,13 @@ fn send_all<R: ToMessage + 'static>(
                     continue;
                 }
             };
+            if let Some(speed) = pacing.speed {
+                let first = *first_ts.get_or_insert(record.event_ts());
+                let due = Duration::from_secs_f64(((record.event_ts() - first).max(0) as f64 / 1e9) / speed);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
             let payload = record.to_json(symbols)?;
             let key = record.key(symbols);
             let mut message = BaseRecord::to(topic).payload(&payload);
@@ -132,7 +155,8 @@ fn send_all<R: ToMessage + 'static>(
                 }
             }
             done.sent += 1;
-            if let Some(rate) = rate {
+            bar.inc(1);
+            if let Some(rate) = pacing.rate {
                 let due = Duration::from_secs_f64(done.sent as f64 / rate);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     std::thread::sleep(wait);
@@ -143,6 +167,7 @@ fn send_all<R: ToMessage + 'static>(
             break;
         }
     }
+    bar.finish_and_clear();
     producer.flush(Duration::from_secs(30)).with_context(|| format!("flushing to `{topic}`"))?;
     let context = producer.context();
     let failed = context.failed.load(Ordering::Relaxed);
@@ -153,27 +178,30 @@ fn send_all<R: ToMessage + 'static>(
     Ok(done)
 }
 
-fn from_file<R: RowFormat + ToMessage>(
+fn from_file<R: RowFormat + ToMessage + EventTime>(
     kafka: &Kafka,
     topic: &str,
     path: &Path,
-    rate: Option<f64>,
+    pacing: Pacing,
 ) -> anyhow::Result<Produced> {
     let symbols = Arc::new(symbols_in(path)?);
     let reader = FileReader::<R>::open(path, Arc::clone(&symbols), true).map_err(anyhow::Error::msg)?;
-    send_all(kafka, topic, reader, &symbols, rate)
+    send_all(kafka, topic, reader, &symbols, pacing)
 }
 
 /// `tradeflow produce`: sends ticks, news or control commands to `topic`.
-pub fn produce(kafka: &Kafka, kind: Kind, input: Input, topic: &str, rate: Option<f64>) -> anyhow::Result<Produced> {
-    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+pub fn produce(kafka: &Kafka, kind: Kind, input: Input, topic: &str, pacing: Pacing) -> anyhow::Result<Produced> {
+    if pacing.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         bail!("--rate must be a positive number of messages per second");
+    }
+    if pacing.speed.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
+        bail!("--speed must be a positive factor (1: event time as it happened)");
     }
     match input {
         Input::File(path) => match kind {
-            Kind::Ticks => from_file::<Tick>(kafka, topic, path, rate),
-            Kind::News => from_file::<News>(kafka, topic, path, rate),
-            Kind::Control => from_file::<Control>(kafka, topic, path, rate),
+            Kind::Ticks => from_file::<Tick>(kafka, topic, path, pacing),
+            Kind::News => from_file::<News>(kafka, topic, path, pacing),
+            Kind::Control => from_file::<Control>(kafka, topic, path, pacing),
         },
         Input::Simulate(config) => {
             let job = JobConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -185,8 +213,8 @@ pub fn produce(kafka: &Kafka, kind: Kind, input: Input, topic: &str, rate: Optio
             let symbols = SymbolTable::new(names.clone());
             let schedule = news_schedule(sim, &names);
             match kind {
-                Kind::Ticks => send_all(kafka, topic, TickSimulator::new(sim, &schedule, 0, 1), &symbols, rate),
-                Kind::News => send_all(kafka, topic, NewsSimulator::new(&schedule, 0), &symbols, rate),
+                Kind::Ticks => send_all(kafka, topic, TickSimulator::new(sim, &schedule, 0, 1), &symbols, pacing),
+                Kind::News => send_all(kafka, topic, NewsSimulator::new(&schedule, 0), &symbols, pacing),
                 Kind::Control => bail!("the simulator makes no control commands: produce them from a file"),
             }
         }

@@ -535,6 +535,54 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_reads_its_partitions_and_hands_its_offsets_to_the_ledger() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::producer::BaseProducer;
+
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("ticks", 3, 1).unwrap();
+        let kafka = Kafka { brokers: cluster.bootstrap_servers() };
+        let producer: BaseProducer = kafka.config().create().unwrap();
+        for partition in 0..3 {
+            for i in 0..4 {
+                let payload = format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":{},"size":1}}"#, 10 + partition);
+                producer.send(BaseRecord::<(), _>::to("ticks").partition(partition).payload(&payload)).unwrap();
+            }
+        }
+        producer.send(BaseRecord::<(), _>::to("ticks").partition(2).payload("nope")).unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+
+        let ledger = OffsetLedger::default();
+        let spec = ReaderSpec {
+            kafka: &kafka,
+            group: "g",
+            topic: "ticks",
+            from_earliest: true,
+            index: 0,
+            peers: 2,
+            stop_after_idle: Some(Duration::from_millis(500)),
+            ledger: Arc::clone(&ledger),
+        };
+        let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
+        assert_eq!(reader.lanes(), 2, "worker 0 of 2 reads partitions 0 and 2");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reader.read(100, &mut out) != ReadStatus::Exhausted {
+            assert!(Instant::now() < deadline, "the reader never finished: {} read", out.len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let prices: Vec<(usize, f64)> =
+            out.iter().filter_map(|(pos, r)| r.as_ref().ok().map(|t| (reader.lane(*pos), t.price))).collect();
+        assert_eq!(prices.iter().filter(|p| *p == &(0, 10.0)).count(), 4);
+        assert_eq!(prices.iter().filter(|p| *p == &(1, 12.0)).count(), 4);
+        let dead: Vec<&DeadLetter> = out.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+        let [letter] = &dead[..] else { panic!("{dead:?}") };
+        assert_eq!((letter.origin.as_str(), letter.raw.as_str()), ("ticks/2@4", "nope"));
+        let offsets = ledger.lock().unwrap().clone();
+        assert_eq!(offsets.into_iter().collect::<Vec<_>>(), [(("ticks".into(), 0), 4), (("ticks".into(), 2), 5)]);
+    }
+
+    #[test]
     fn the_documented_examples_decode() {
         let doc = include_str!("../../deploy/kafka/README.md");
         let examples: Vec<&str> = doc.lines().filter(|l| l.starts_with("{\"v\":1")).collect();
