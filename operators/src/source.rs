@@ -241,7 +241,10 @@ where
                     }
                 }
             }
-            // Emit in runs of equal epoch, one capability per run.
+            // Emit in runs of equal epoch, one capability per run. Lanes (partitions) interleave
+            // in a batch at different event times: group by epoch first, keeping each lane's
+            // order, or every small run costs a message and its progress update downstream.
+            accepted.sort_by_key(|(epoch, _)| *epoch);
             let mut items = accepted.drain(..).peekable();
             while let Some((epoch, first)) = items.next() {
                 let at = held.delayed(&epoch);

@@ -80,6 +80,10 @@ impl Kafka {
             .set("auto.offset.reset", if from_beginning { "earliest" } else { "latest" })
             // Joining a group takes half the session timeout on some brokers: keep it short.
             .set("session.timeout.ms", "6000")
+            // Large fetches: a fetch round trip, not decoding, limits a replay.
+            .set("max.partition.fetch.bytes", "16777216")
+            .set("fetch.max.bytes", "67108864")
+            .set("queued.max.messages.kbytes", "262144")
             .create()
             .with_context(|| format!("Kafka consumer for {}", self.brokers))
     }
