@@ -7,46 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Table, Tansu, run_job, tradeflow, write_config};
-use tradeflow::config::{JobConfig, SourceSection};
-
-fn ok(args: &[&str]) -> String {
-    let out = tradeflow(args);
-    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config};
 
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 9\nsymbols = 8\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
-
-fn job(brokers: &str, group: &str, names: &[String]) -> String {
-    let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    format!(
-        r#"
-[job]
-name = "cluster"
-[source]
-kind = "kafka"
-brokers = "{brokers}"
-group = "{group}"
-ticks = "ticks"
-news = "news"
-symbols = [{}]
-stop_after_idle_s = 4
-[indicators]
-set = ["ema_3", "ema_8", "rsi_5"]
-[strategy]
-kind = "ensemble"
-fast = "ema_3"
-slow = "ema_8"
-rsi = "rsi_5"
-macd_hist = ""
-bbands = ""
-breakout = ""
-support = ""
-"#,
-        symbols.join(", ")
-    )
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -57,21 +20,18 @@ fn two_processes_of_two_workers_trade_like_one_worker() {
     let broker = Tansu::start();
     let b = broker.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
-    let names = match JobConfig::parse(SIMULATOR, "sim.toml").unwrap().source {
-        SourceSection::Simulator(sim) => sim.symbol_names(),
-        _ => unreachable!(),
-    };
+    let names = simulator_names(SIMULATOR);
     let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
     ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
     ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
     ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
     ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
 
-    let single = write_config(dir.path(), "single.toml", &job(b, "single", &names));
+    let single = write_config(dir.path(), "single.toml", &kafka_job("cluster", 1, b, "single", &names, ""));
     let one = dir.path().join("one");
     run_job(&single, &one, &["-w", "1"]);
 
-    let cluster = write_config(dir.path(), "cluster.toml", &job(b, "cluster", &names));
+    let cluster = write_config(dir.path(), "cluster.toml", &kafka_job("cluster", 1, b, "cluster", &names, ""));
     let hosts = write_config(dir.path(), "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()));
     let outs = [dir.path().join("p0"), dir.path().join("p1")];
     let children: Vec<_> = (0..2)

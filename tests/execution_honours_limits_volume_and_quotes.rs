@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Table, run_job, write_config};
+use common::{FAST_ENSEMBLE, Table, run_job, write_config};
 
 const SLIPPAGE_BPS: f64 = 1.0;
 const VOLUME_SHARE: f64 = 0.05;
@@ -27,19 +27,7 @@ ticks_per_second = 2.0
 news_per_hour = 120
 jump_pct = 3.0
 
-[indicators]
-set = ["ema_3", "ema_8", "rsi_5"]
-
-[strategy]
-kind = "ensemble"
-fast = "ema_3"
-slow = "ema_8"
-rsi = "rsi_5"
-macd_hist = ""
-bbands = ""
-breakout = ""
-support = ""
-
+{FAST_ENSEMBLE}
 [risk]
 position_pct = 0.05
 entry_order = "limit"

@@ -6,13 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Tansu, tradeflow, write_config};
-
-fn ok(args: &[&str]) -> String {
-    let out = tradeflow(args);
-    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Tansu, ok, tradeflow, write_config};
 
 #[test]
 fn ticks_from_a_file_come_back_in_order_per_symbol() {

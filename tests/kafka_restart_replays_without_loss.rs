@@ -10,35 +10,16 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Table, Tansu, run_job, tradeflow, write_config};
-use tradeflow::config::{JobConfig, SourceSection};
-
-fn ok(args: &[&str]) -> String {
-    let out = tradeflow(args);
-    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, tradeflow, write_config};
 
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 21\nsymbols = 6\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
-
-fn job(brokers: &str, group: &str, names: &[String], to_kafka: bool) -> String {
-    let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    let output = if to_kafka { format!("[output.kafka]\nbrokers = \"{brokers}\"\n") } else { String::new() };
-    format!(
-        "[job]\nname = \"restart\"\nworkers = 2\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 4\n[indicators]\nset = [\"ema_3\", \"ema_8\", \"rsi_5\"]\n[strategy]\nkind = \"ensemble\"\nfast = \"ema_3\"\nslow = \"ema_8\"\nrsi = \"rsi_5\"\nmacd_hist = \"\"\nbbands = \"\"\nbreakout = \"\"\nsupport = \"\"\n{output}",
-        symbols.join(", ")
-    )
-}
 
 #[test]
 fn a_killed_job_started_again_loses_and_doubles_nothing() {
     let broker = Tansu::start();
     let b = broker.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
-    let names = match JobConfig::parse(SIMULATOR, "sim.toml").unwrap().source {
-        SourceSection::Simulator(sim) => sim.symbol_names(),
-        _ => unreachable!(),
-    };
+    let names = simulator_names(SIMULATOR);
     let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
     for (topic, partitions) in [
         ("ticks", "4"),
@@ -71,7 +52,11 @@ fn a_killed_job_started_again_loses_and_doubles_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let config = write_config(dir.path(), "restart.toml", &job(b, "restart", &names, true));
+    let config = write_config(
+        dir.path(),
+        "restart.toml",
+        &kafka_job("restart", 2, b, "restart", &names, &format!("[output.kafka]\nbrokers = \"{b}\"\n")),
+    );
     let out = dir.path().join("out");
     let mut killed = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
         .args(["run", config.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()])
@@ -91,7 +76,8 @@ fn a_killed_job_started_again_loses_and_doubles_nothing() {
 
     // Started again into the same folder with the same group; then an uninterrupted reference.
     run_job(&config, &out, &[]);
-    let reference_config = write_config(dir.path(), "reference.toml", &job(b, "reference", &names, false));
+    let reference_config =
+        write_config(dir.path(), "reference.toml", &kafka_job("restart", 2, b, "reference", &names, ""));
     let reference = dir.path().join("reference");
     run_job(&reference_config, &reference, &[]);
 

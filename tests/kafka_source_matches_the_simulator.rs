@@ -7,10 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Table, Tansu, run_job, tradeflow, write_config};
+use common::{FAST_ENSEMBLE, Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use tradeflow::config::{JobConfig, SourceSection};
 
 const SIMULATOR: &str = r#"
 [source]
@@ -24,52 +23,12 @@ news_per_hour = 120
 jump_pct = 3.0
 "#;
 
-const TRADING: &str = r#"
-[indicators]
-set = ["ema_3", "ema_8", "rsi_5"]
-
-[strategy]
-kind = "ensemble"
-fast = "ema_3"
-slow = "ema_8"
-rsi = "rsi_5"
-macd_hist = ""
-bbands = ""
-breakout = ""
-support = ""
-
-[output]
-batch_rows = 1000
-"#;
-
-fn ok(args: &[&str]) -> String {
-    let out = tradeflow(args);
-    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn kafka_job(brokers: &str, group: &str, names: &[String]) -> String {
-    let symbols: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    format!(
-        "[job]\nname = \"kafka\"\nworkers = 2\n\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 3\n{TRADING}\n[output.kafka]\nbrokers = \"{brokers}\"\n",
-        symbols.join(", ")
-    )
-}
-
-/// The simulator's symbol names, as `tradeflow produce --simulate` writes them.
-fn simulator_names(config: &str) -> Vec<String> {
-    match JobConfig::parse(config, "sim.toml").unwrap().source {
-        SourceSection::Simulator(sim) => sim.symbol_names(),
-        _ => unreachable!("a simulator config"),
-    }
-}
-
 #[test]
 fn orders_from_kafka_equal_orders_from_the_simulator() {
     let broker = Tansu::start();
     let b = broker.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
-    let sim_text = format!("[job]\nname = \"sim\"\n{SIMULATOR}{TRADING}");
+    let sim_text = format!("[job]\nname = \"sim\"\n{SIMULATOR}{FAST_ENSEMBLE}");
     let names = simulator_names(&sim_text);
     let sim = write_config(dir.path(), "sim.toml", &sim_text);
     ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
@@ -113,7 +72,11 @@ fn orders_from_kafka_equal_orders_from_the_simulator() {
 
     let from_sim = dir.path().join("sim");
     run_job(&sim, &from_sim, &["-w", "1"]);
-    let job = write_config(dir.path(), "kafka.toml", &kafka_job(b, "e2e", &names));
+    let job = write_config(
+        dir.path(),
+        "kafka.toml",
+        &kafka_job("kafka", 2, b, "e2e", &names, &format!("[output.kafka]\nbrokers = \"{b}\"\n")),
+    );
     let from_kafka = dir.path().join("kafka");
     run_job(&job, &from_kafka, &[]);
 

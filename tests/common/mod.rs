@@ -17,6 +17,48 @@ pub fn tradeflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tradeflow")).args(args).output().expect("the tradeflow binary runs")
 }
 
+/// Runs `tradeflow ARGS...`, insists that it succeeds, and returns what it printed.
+pub fn ok(args: &[&str]) -> String {
+    let out = tradeflow(args);
+    assert!(out.status.success(), "tradeflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ensemble strategy on short averages (3 and 8 one-minute bars), so that a simulated
+/// half hour trades; trend and technical components only.
+pub const FAST_ENSEMBLE: &str = r#"
+[indicators]
+set = ["ema_3", "ema_8", "rsi_5"]
+
+[strategy]
+kind = "ensemble"
+fast = "ema_3"
+slow = "ema_8"
+rsi = "rsi_5"
+macd_hist = ""
+bbands = ""
+breakout = ""
+support = ""
+"#;
+
+/// The symbol names of a simulator job config, as `tradeflow produce --simulate` writes them.
+pub fn simulator_names(config: &str) -> Vec<String> {
+    match tradeflow::config::JobConfig::parse(config, "sim.toml").expect("a valid config").source {
+        tradeflow::config::SourceSection::Simulator(sim) => sim.symbol_names(),
+        _ => panic!("not a simulator config"),
+    }
+}
+
+/// A job of `workers` reading `ticks` and `news` from Kafka with [`FAST_ENSEMBLE`], finishing
+/// 4 s after the last message; `extra` is appended (more sections).
+pub fn kafka_job(name: &str, workers: usize, brokers: &str, group: &str, symbols: &[String], extra: &str) -> String {
+    let symbols: Vec<String> = symbols.iter().map(|n| format!("\"{n}\"")).collect();
+    format!(
+        "[job]\nname = \"{name}\"\nworkers = {workers}\n[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\nticks = \"ticks\"\nnews = \"news\"\nsymbols = [{}]\nstop_after_idle_s = 4\n{FAST_ENSEMBLE}{extra}",
+        symbols.join(", ")
+    )
+}
+
 /// Runs `tradeflow run CONFIG --quiet -o OUT EXTRA...` and insists that it succeeds.
 pub fn run_job(config: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["run", config.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()];
