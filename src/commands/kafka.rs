@@ -5,21 +5,18 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tradeflow_operators::source::{EventReader, ReadStatus};
 use tradeflow_operators::{Control, DeadLetter, EventTime, News, SymbolTable, Tick};
 
 use crate::config::{JobConfig, SourceSection};
 use crate::connectors::files::{FileReader, RowFormat};
-use crate::connectors::kafka::{Kafka, ToMessage};
+use crate::connectors::kafka::{Kafka, ToMessage, finish, partitions, send};
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 
 /// What `produce` sends.
@@ -137,23 +134,7 @@ fn send_all<R: ToMessage + EventTime + 'static>(
                     std::thread::sleep(wait);
                 }
             }
-            let payload = record.to_json(symbols)?;
-            let key = record.key(symbols);
-            let mut message = BaseRecord::to(topic).payload(&payload);
-            if let Some(key) = key {
-                message = message.key(key);
-            }
-            // A full queue is backpressure: wait for deliveries, then send again.
-            let mut pending = message;
-            while let Err((e, back)) = producer.send(pending) {
-                match e {
-                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
-                        std::thread::sleep(Duration::from_millis(10));
-                        pending = back;
-                    }
-                    other => bail!("sending to `{topic}`: {other}"),
-                }
-            }
+            send(&producer, topic, &record, symbols).map_err(anyhow::Error::msg)?;
             done.sent += 1;
             bar.inc(1);
             if let Some(rate) = pacing.rate {
@@ -168,13 +149,7 @@ fn send_all<R: ToMessage + EventTime + 'static>(
         }
     }
     bar.finish_and_clear();
-    producer.flush(Duration::from_secs(30)).with_context(|| format!("flushing to `{topic}`"))?;
-    let context = producer.context();
-    let failed = context.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
-        bail!("{failed} of {} messages to `{topic}` were refused by the brokers; the first: {first}", done.sent);
-    }
+    finish(&producer, topic).map_err(anyhow::Error::msg)?;
     Ok(done)
 }
 
@@ -274,18 +249,7 @@ pub fn consume(
     idle: Option<Duration>,
 ) -> anyhow::Result<u64> {
     let consumer: BaseConsumer = kafka.consumer("tradeflow-consume", from_beginning)?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .with_context(|| format!("reading the metadata of `{topic}`"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        bail!("topic `{topic}` does not exist on {} (create it with `tradeflow topics create`)", kafka.brokers);
-    }
+    let partitions = partitions(&consumer, &kafka.brokers, topic)?;
     let mut assignment = TopicPartitionList::new();
     for p in &partitions {
         assignment.add_partition_offset(topic, *p, if from_beginning { Offset::Beginning } else { Offset::End })?;

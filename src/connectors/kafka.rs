@@ -346,21 +346,7 @@ impl<R> KafkaSink<R> {
 impl<R: ToMessage + 'static> RecordSink<R> for KafkaSink<R> {
     fn write(&mut self, batch: &mut Vec<R>) -> Result<(), String> {
         for record in batch.drain(..) {
-            let payload = record.to_json(&self.symbols).map_err(|e| format!("encoding a message: {e}"))?;
-            let mut message = BaseRecord::to(&self.topic).payload(&payload);
-            if let Some(key) = record.key(&self.symbols) {
-                message = message.key(key);
-            }
-            let mut pending = message;
-            while let Err((e, back)) = self.producer.send(pending) {
-                match e {
-                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        pending = back;
-                    }
-                    other => return Err(format!("sending to `{}`: {other}", self.topic)),
-                }
-            }
+            send(&self.producer, &self.topic, &record, &self.symbols)?;
             self.rows.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -371,18 +357,46 @@ impl<R: ToMessage + 'static> RecordSink<R> for KafkaSink<R> {
     }
 
     fn close(&mut self) -> Result<(), String> {
-        self.producer.flush(Duration::from_secs(60)).map_err(|e| format!("flushing `{}`: {e}", self.topic))?;
-        let context = self.producer.context();
-        let failed = context.failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
-            return Err(format!(
-                "{failed} messages to `{}` were refused by the brokers; the first: {first}",
-                self.topic
-            ));
-        }
-        Ok(())
+        finish(&self.producer, &self.topic)
     }
+}
+
+/// Sends one record to `topic`. A full queue is backpressure: wait for deliveries, then send
+/// again.
+pub fn send<R: ToMessage>(
+    producer: &ThreadedProducer<Deliveries>,
+    topic: &str,
+    record: &R,
+    symbols: &SymbolTable,
+) -> Result<(), String> {
+    let payload = record.to_json(symbols).map_err(|e| format!("encoding a message: {e}"))?;
+    let mut message = BaseRecord::to(topic).payload(&payload);
+    if let Some(key) = record.key(symbols) {
+        message = message.key(key);
+    }
+    while let Err((e, back)) = producer.send(message) {
+        match e {
+            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                std::thread::sleep(Duration::from_millis(5));
+                message = back;
+            }
+            other => return Err(format!("sending to `{topic}`: {other}")),
+        }
+    }
+    Ok(())
+}
+
+/// Waits for every message sent to be delivered; an error says how many the brokers refused
+/// and why the first was.
+pub fn finish(producer: &ThreadedProducer<Deliveries>, topic: &str) -> Result<(), String> {
+    producer.flush(Duration::from_secs(60)).map_err(|e| format!("flushing `{topic}`: {e}"))?;
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        return Err(format!("{failed} messages to `{topic}` were refused by the brokers; the first: {first}"));
+    }
+    Ok(())
 }
 
 /// An output record as JSON: its serde fields, the schema version, and symbol names for ids.
