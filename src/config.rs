@@ -14,6 +14,7 @@ use tradeflow_operators::sentiment::Lexicon;
 use tradeflow_operators::strategy::{StrategyParams, VolatilitySource};
 use tradeflow_operators::{Command, Control, EpochClock, SECOND, SymbolTable, Ts};
 
+use crate::connectors::questdb::QuestDbConfig;
 use crate::connectors::simulator::SimulatorConfig;
 use crate::timefmt::parse_ts;
 
@@ -243,13 +244,17 @@ pub struct OutputSection {
     pub dir: PathBuf,
     /// Rows per Parquet write.
     pub batch_rows: usize,
-    /// Output topics, besides the Parquet files.
+    /// Write every stream to Parquet files under `dir` (the embedded default).
+    pub parquet: bool,
+    /// Output topics, besides the files.
     pub kafka: Option<KafkaOutputConfig>,
+    /// QuestDB tables over ILP, besides (or instead of, with `parquet = false`) the files.
+    pub questdb: Option<QuestDbConfig>,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { dir: PathBuf::from("runs/job"), batch_rows: 65_536, kafka: None }
+        OutputSection { dir: PathBuf::from("runs/job"), batch_rows: 65_536, parquet: true, kafka: None, questdb: None }
     }
 }
 
@@ -328,6 +333,8 @@ pub struct JobPlan {
     pub output_dir: PathBuf,
     pub batch_rows: usize,
     pub kafka_output: Option<KafkaOutputConfig>,
+    pub parquet: bool,
+    pub questdb: Option<Arc<QuestDbConfig>>,
 }
 
 /// A source's symbol universe, checked.
@@ -431,6 +438,11 @@ impl JobConfig {
         if let Some(kafka) = &self.output.kafka {
             kafka.validate()?;
         }
+        if let Some(questdb) = &self.output.questdb {
+            questdb.validate(&crate::job::STREAMS)?;
+        } else if !self.output.parquet {
+            return Err("output.parquet = false needs [output.questdb]: the job would write nothing".into());
+        }
         if self.output.batch_rows == 0 {
             return Err("output.batch_rows must be at least 1".into());
         }
@@ -465,6 +477,8 @@ impl JobConfig {
             output_dir: self.output.dir.clone(),
             batch_rows: self.output.batch_rows,
             kafka_output: self.output.kafka.clone(),
+            parquet: self.output.parquet,
+            questdb: self.output.questdb.clone().map(Arc::new),
         })
     }
 }

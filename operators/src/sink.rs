@@ -1,62 +1,121 @@
 //! Extension method for writing a stream to an outside store (Parquet, QuestDB, Kafka).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 /// Where a stream's records go. Implemented by the application; the operator calls it.
 pub trait RecordSink<R>: 'static {
     /// Takes a batch of records (it may drain `batch`).
     fn write(&mut self, batch: &mut Vec<R>) -> Result<(), String>;
-    /// Called when the input frontier has advanced: everything before it has been written.
+    /// Called on every activation after the available input was written, with the input
+    /// frontier: everything before it has been written. The sink flushes what is due (by row
+    /// count, by timer, or a retry whose backoff has passed).
     fn flush(&mut self, frontier: Option<u64>) -> Result<(), String>;
     /// Called once when the stream ends; makes the output complete and durable.
     fn close(&mut self) -> Result<(), String>;
+    /// The frontier up to which everything written is durable in the store (`None`: all of it,
+    /// the stream has ended and the sink has closed). Stores that are durable only once closed
+    /// (a Parquet file) stay at 0 until then.
+    fn durable(&self) -> Option<u64>;
+    /// True while the sink holds as many unsent rows as it may: the operator then stops
+    /// reporting progress to the sources, which stop reading until the sink drains.
+    fn saturated(&self) -> bool {
+        false
+    }
+    /// When to call `flush` again without new input: a timer flush or a retry.
+    fn wake_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The first error of every failed sink, for the job to report.
 pub type SinkErrors = Arc<Mutex<Vec<String>>>;
 
+/// How far a sink has got, shared with the sources (backpressure) and the job (which may
+/// commit input positions only behind `durable`). `u64::MAX` means the stream has ended.
+#[derive(Debug, Default)]
+pub struct SinkProgress {
+    /// The input frontier the sink last took in while it had room.
+    pub accepted: AtomicU64,
+    /// Everything before this epoch is durable in the store.
+    pub durable: AtomicU64,
+}
+
+impl SinkProgress {
+    fn accept(&self, frontier: Option<u64>) {
+        self.accepted.store(frontier.unwrap_or(u64::MAX), Ordering::Release);
+    }
+    fn made_durable(&self, frontier: Option<u64>) {
+        self.durable.store(frontier.unwrap_or(u64::MAX), Ordering::Release);
+    }
+}
+
 /// Extension trait for sinking a stream.
 pub trait Sink<R> {
-    /// Writes every record to `sink` on the worker that holds it. A failed sink records its
-    /// error in `errors`, stops writing and keeps consuming, so the job can end and report it.
-    fn sink(self, name: &str, sink: Box<dyn RecordSink<R>>, errors: SinkErrors);
+    /// Writes every record to `sink` on the worker that holds it, and keeps `progress` up to
+    /// date. A failed sink records its error in `errors`, stops writing and keeps consuming, so
+    /// the job can end and report it.
+    fn sink(self, name: &str, sink: Box<dyn RecordSink<R>>, errors: SinkErrors, progress: Arc<SinkProgress>);
 }
 
 impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
-    fn sink(self, name: &str, mut sink: Box<dyn RecordSink<R>>, errors: SinkErrors) {
+    fn sink(self, name: &str, mut sink: Box<dyn RecordSink<R>>, errors: SinkErrors, progress: Arc<SinkProgress>) {
         let label = name.to_owned();
         let mut failed = false;
         let mut closed = false;
-        let mut last_frontier: Option<u64> = Some(0);
         let fail = move |e: String, failed: &mut bool| {
             *failed = true;
             if let Ok(mut errs) = errors.lock() {
                 errs.push(format!("sink `{label}`: {e}"));
             }
         };
-        Operator::sink(self, Pipeline, name, move |(input, frontier)| {
-            input.for_each(|_cap, batch| {
-                if !failed && let Err(e) = sink.write(batch) {
-                    fail(e, &mut failed);
+        let scope = self.scope();
+        let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+        let activator = scope.activator_for(builder.operator_info().address);
+        let mut input = builder.new_input(self, Pipeline);
+        // Reports itself incomplete until closed, so that a sink still retrying when its input
+        // has ended keeps the dataflow (and the job) alive until it has delivered or given up.
+        builder.build_reschedule(move |_capabilities| {
+            move |frontiers| {
+                input.for_each(|_cap, batch| {
+                    if !failed && let Err(e) = sink.write(batch) {
+                        fail(e, &mut failed);
+                    }
+                    batch.clear();
+                });
+                let now = frontiers[0].frontier().iter().min().copied();
+                if failed || closed {
+                    // Nothing more reaches the store: let the sources move on.
+                    progress.accept(now);
+                    return false;
                 }
-                batch.clear();
-            });
-            let now = frontier.frontier().iter().min().copied();
-            if now != last_frontier && !failed {
-                last_frontier = now;
-                let result = if now.is_none() && !closed {
+                let mut result = sink.flush(now);
+                let wake = sink.wake_after();
+                if result.is_ok() && now.is_none() && wake.is_none() {
                     closed = true;
-                    sink.flush(None).and_then(|_| sink.close())
-                } else {
-                    sink.flush(now)
-                };
+                    result = sink.close();
+                }
                 if let Err(e) = result {
                     fail(e, &mut failed);
                 }
+                if !sink.saturated() {
+                    progress.accept(now);
+                }
+                if !failed {
+                    progress.made_durable(if closed { None } else { sink.durable() });
+                }
+                if !closed
+                    && !failed
+                    && let Some(delay) = wake
+                {
+                    activator.activate_after(delay);
+                }
+                !closed && !failed
             }
         });
     }

@@ -1,5 +1,7 @@
 //! Reading events into the dataflow: event-time epochs, a watermark, and dead letters.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::{Scope, StreamVec};
 
 use crate::event::{DeadLetter, EventTime, Ts, truncate_utf8};
+use crate::sink::SinkProgress;
 use crate::time::{Admission, EpochClock, Watermark};
 
 /// What a reader has for the source after a call.
@@ -109,15 +112,26 @@ const PACE_POLL: Duration = Duration::from_micros(200);
 /// Keeps a source within a bounded distance of what the graph has finished, so that memory
 /// stays flat however far the input reaches: the source reads only while its frontier is at most
 /// `max_epochs_ahead` epochs past the frontier of the probed (most downstream) streams.
+///
+/// Sinks that hold back (a store that is down and a buffer at its bound) stop the sources the
+/// same way: each registers its [`SinkProgress`] in `sinks`, and the source reads only while it
+/// is within the bound of every sink's accepted frontier too.
 #[derive(Clone)]
 pub struct Pace {
     pub probe: ProbeHandle<u64>,
     pub max_epochs_ahead: u64,
+    pub sinks: Rc<RefCell<Vec<Arc<SinkProgress>>>>,
 }
 
 impl Pace {
+    pub fn new(probe: ProbeHandle<u64>, max_epochs_ahead: u64) -> Self {
+        Pace { probe, max_epochs_ahead, sinks: Rc::default() }
+    }
+
     fn allows(&self, at: u64) -> bool {
-        self.probe.with_frontier(|f| f.iter().min().is_none_or(|done| at <= done.saturating_add(self.max_epochs_ahead)))
+        let within = |done: u64| at <= done.saturating_add(self.max_epochs_ahead);
+        self.probe.with_frontier(|f| f.iter().min().is_none_or(|done| within(*done)))
+            && self.sinks.borrow().iter().all(|s| within(s.accepted.load(Ordering::Acquire)))
     }
 }
 

@@ -53,7 +53,7 @@ fn source_waits_for_the_slowest_sink() {
         let gate_in = Rc::clone(&gate);
         let gate_activator: Rc<RefCell<Option<timely::scheduling::Activator>>> = Rc::default();
         let activator_in = Rc::clone(&gate_activator);
-        let pace = Pace { probe: probe.clone(), max_epochs_ahead: 5 };
+        let pace = Pace::new(probe.clone(), 5);
         worker.dataflow::<u64, _, _>(|scope| {
             let (ticks, _dead) = ingest(scope, "ticks", Endless(0), policy, Some(pace), Arc::clone(&stats));
             // A slow sink: holds the frontier at 0 until the test opens the gate.

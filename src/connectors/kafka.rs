@@ -328,6 +328,8 @@ pub struct KafkaSink<R> {
     topic: String,
     symbols: Arc<SymbolTable>,
     rows: Arc<AtomicU64>,
+    /// The input frontier the last time nothing was in flight.
+    durable: u64,
     _record: std::marker::PhantomData<R>,
 }
 
@@ -338,6 +340,7 @@ impl<R> KafkaSink<R> {
             topic: topic.to_owned(),
             symbols,
             rows,
+            durable: 0,
             _record: std::marker::PhantomData,
         })
     }
@@ -352,12 +355,25 @@ impl<R: ToMessage + 'static> RecordSink<R> for KafkaSink<R> {
         Ok(())
     }
 
-    fn flush(&mut self, _frontier: Option<u64>) -> Result<(), String> {
+    fn flush(&mut self, frontier: Option<u64>) -> Result<(), String> {
+        // Everything written before `frontier` was sent; once none is in flight and none was
+        // refused, it is all acknowledged by the brokers.
+        if self.producer.in_flight_count() == 0 && self.producer.context().failed.load(Ordering::Relaxed) == 0 {
+            self.durable = frontier.unwrap_or(u64::MAX);
+        }
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), String> {
         finish(&self.producer, &self.topic)
+    }
+
+    fn durable(&self) -> Option<u64> {
+        Some(self.durable)
+    }
+
+    fn wake_after(&self) -> Option<Duration> {
+        (self.producer.in_flight_count() > 0).then_some(Duration::from_millis(50))
     }
 }
 

@@ -4,5 +4,6 @@ pub mod arrow_rows;
 pub mod files;
 pub mod kafka;
 pub mod parquet;
+pub mod questdb;
 pub mod rng;
 pub mod simulator;

@@ -76,6 +76,10 @@ impl<R: ArrowRecord> RecordSink<R> for ParquetSink<R> {
         Ok(())
     }
 
+    fn durable(&self) -> Option<u64> {
+        Some(0)
+    }
+
     fn close(&mut self) -> Result<(), String> {
         // Also writes an empty file with the schema when the stream carried nothing.
         self.write_buffer()?;
