@@ -127,17 +127,16 @@ fn every_row_reaches_a_real_ilp_server_over_http_and_tcp() {
     }
 }
 
-/// The contract server's rows of `table`, one per line, as a set of (symbol, ts) identities.
+/// An ILP line's identity: its symbol and its timestamp.
+fn identity(line: &str) -> String {
+    let symbol = line.split(',').find_map(|kv| kv.strip_prefix("symbol=")).unwrap_or("-");
+    let symbol = symbol.split(' ').next().unwrap_or_default();
+    format!("{symbol} {}", line.rsplit(' ').next().unwrap_or_default())
+}
+
+/// The contract server's rows of `table` as identities.
 fn identities(server: &QuestDbContract, table: &str) -> Vec<String> {
-    server
-        .rows_of(table)
-        .iter()
-        .map(|l| {
-            let symbol = l.split(',').find_map(|kv| kv.strip_prefix("symbol=")).unwrap_or("-");
-            let symbol = symbol.split(' ').next().unwrap_or_default();
-            format!("{symbol} {}", l.rsplit(' ').next().unwrap_or_default())
-        })
-        .collect()
+    server.rows_of(table).iter().map(|l| identity(l)).collect()
 }
 
 fn parquet_identities(run: &Path, stream: &str) -> Vec<String> {
@@ -222,13 +221,7 @@ fn a_server_that_never_comes_back_fails_the_job_with_the_rows_saved() {
     assert!(stderr.contains("questdb_undelivered/bars_1m-part-0000.ilp"), "{stderr}");
     let saved = std::fs::read_to_string(run.join("questdb_undelivered/bars_1m-part-0000.ilp")).unwrap();
     // Nothing lost: the Parquet file and the saved ILP hold the same bars.
-    let mut got: Vec<String> = saved
-        .lines()
-        .map(|l| {
-            let symbol = l.split(',').find_map(|kv| kv.strip_prefix("symbol=")).unwrap().split(' ').next().unwrap();
-            format!("{symbol} {}", l.rsplit(' ').next().unwrap())
-        })
-        .collect();
+    let mut got: Vec<String> = saved.lines().map(identity).collect();
     let mut want = parquet_identities(&run, "bars_1m");
     got.sort();
     want.sort();

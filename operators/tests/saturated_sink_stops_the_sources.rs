@@ -9,28 +9,9 @@ use std::time::Duration;
 
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use tradeflow_operators::sink::{RecordSink, Sink, SinkErrors, SinkProgress};
-use tradeflow_operators::source::{EventReader, Pace, ReadStatus, SourcePolicy, SourceStats, ingest};
-use tradeflow_operators::{DeadLetter, EpochClock, Symbol, Tick};
-
-/// One tick per epoch (10 ns), 1000 epochs.
-struct Endless(i64);
-
-impl EventReader<Tick> for Endless {
-    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<Tick, DeadLetter>)>) -> ReadStatus {
-        for _ in 0..max.min(7) {
-            if self.0 >= 10_000 {
-                return ReadStatus::Exhausted;
-            }
-            let tick = Tick { symbol: Symbol(0), ts: self.0, price: 1.0, size: 1.0, bid: None, ask: None };
-            out.push((self.0 as u64, Ok(tick)));
-            self.0 += 10;
-        }
-        ReadStatus::More
-    }
-    fn origin(&self, position: u64) -> String {
-        format!("endless @{position}")
-    }
-}
+use tradeflow_operators::source::{Pace, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::testing::SteadyTicks;
+use tradeflow_operators::{EpochClock, Tick};
 
 /// Holds every row while the store is "down"; at most `bound` rows, then saturated.
 struct Stuck {
@@ -83,7 +64,14 @@ fn a_saturated_sink_stops_the_sources_until_it_drains() {
         let progress = Arc::new(SinkProgress::default());
         let errors = SinkErrors::default();
         worker.dataflow::<u64, _, _>(|scope| {
-            let (ticks, _dead) = ingest(scope, "ticks", Endless(0), policy, Some(pace.clone()), Arc::clone(&stats));
+            let (ticks, _dead) = ingest(
+                scope,
+                "ticks",
+                SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 },
+                policy,
+                Some(pace.clone()),
+                Arc::clone(&stats),
+            );
             pace.sinks.borrow_mut().push(Arc::clone(&progress));
             let sink = Stuck { held: Rc::clone(&held), down: Rc::clone(&down), bound: 100, frontier: 0 };
             ticks.sink("stuck", Box::new(sink), Arc::clone(&errors), Arc::clone(&progress));

@@ -11,30 +11,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use tradeflow_operators::source::{EventReader, Pace, ReadStatus, SourcePolicy, SourceStats, ingest};
-use tradeflow_operators::{DeadLetter, EpochClock, Symbol, Tick};
-
-/// One tick per epoch (10 ns), 1000 epochs.
-struct Endless(i64);
-
-impl EventReader<Tick> for Endless {
-    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<Tick, DeadLetter>)>) -> ReadStatus {
-        for _ in 0..max.min(7) {
-            if self.0 >= 10_000 {
-                return ReadStatus::Exhausted;
-            }
-            out.push((
-                self.0 as u64,
-                Ok(Tick { symbol: Symbol(0), ts: self.0, price: 1.0, size: 1.0, bid: None, ask: None }),
-            ));
-            self.0 += 10;
-        }
-        ReadStatus::More
-    }
-    fn origin(&self, position: u64) -> String {
-        format!("endless @{position}")
-    }
-}
+use tradeflow_operators::source::{Pace, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::testing::SteadyTicks;
+use tradeflow_operators::{EpochClock, Tick};
 
 #[test]
 fn source_waits_for_the_slowest_sink() {
@@ -55,7 +34,14 @@ fn source_waits_for_the_slowest_sink() {
         let activator_in = Rc::clone(&gate_activator);
         let pace = Pace::new(probe.clone(), 5);
         worker.dataflow::<u64, _, _>(|scope| {
-            let (ticks, _dead) = ingest(scope, "ticks", Endless(0), policy, Some(pace), Arc::clone(&stats));
+            let (ticks, _dead) = ingest(
+                scope,
+                "ticks",
+                SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 },
+                policy,
+                Some(pace),
+                Arc::clone(&stats),
+            );
             // A slow sink: holds the frontier at 0 until the test opens the gate.
             ticks
                 .unary::<timely::container::CapacityContainerBuilder<Vec<Tick>>, _, _, _>(
