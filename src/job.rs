@@ -13,7 +13,8 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, trading_graph};
 use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
-use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::live_control::{CommandQueue, live_control};
+use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest};
 use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
 
 use crate::config::{JobPlan, SourceSection};
@@ -68,7 +69,7 @@ pub struct RunOptions {
 /// What a run did, for the closing summary and `run.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
-    /// `finished` (a run still going, or killed, has `running`).
+    /// `finished`, or `stopped` when stopped early (a run still going, or killed, has `running`).
     pub state: &'static str,
     pub name: String,
     pub output_dir: PathBuf,
@@ -150,33 +151,96 @@ fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Co
     })
 }
 
-/// Shared between the workers, the progress line and the summary.
-struct Shared {
-    rows: BTreeMap<&'static str, Arc<AtomicU64>>,
-    tick_stats: Arc<SourceStats>,
-    news_stats: Arc<SourceStats>,
-    control_stats: Arc<SourceStats>,
-    last_pnl: Mutex<Option<Pnl>>,
-    errors: SinkErrors,
+/// One sink of a running job: its stream, what it writes to, and its progress.
+pub struct SinkEntry {
+    pub stream: &'static str,
+    pub store: &'static str,
+    pub progress: Arc<SinkProgress>,
+}
+
+/// What a running job shares between its workers, the progress line, the summary, and whoever
+/// watches or steers it (the job server, the metrics endpoint).
+pub struct JobStats {
+    /// Rows written per stream (to Parquet).
+    pub rows: BTreeMap<&'static str, Arc<AtomicU64>>,
+    pub tick_stats: Arc<SourceStats>,
+    pub news_stats: Arc<SourceStats>,
+    pub control_stats: Arc<SourceStats>,
+    pub last_pnl: Mutex<Option<Pnl>>,
+    pub errors: SinkErrors,
     /// Kafka offsets to commit once every sink has closed.
     ledger: OffsetLedger,
     /// Messages written to each output topic.
-    kafka_rows: BTreeMap<&'static str, Arc<AtomicU64>>,
+    pub kafka_rows: BTreeMap<&'static str, Arc<AtomicU64>>,
     /// Rows sent to, and refused by, each QuestDB table.
-    questdb: BTreeMap<&'static str, Arc<QuestDbStats>>,
+    pub questdb: BTreeMap<&'static str, Arc<QuestDbStats>>,
+    /// Set to stop the job gracefully: the sources stop reading, the graph drains, the sinks
+    /// flush and close, offsets are committed.
+    pub stop: Arc<AtomicBool>,
+    /// Commands for the risk book (kill switch), applied at the event time the job has reached.
+    pub commands: CommandQueue,
+    /// Every sink's progress (durable frontier), across this process's workers.
+    pub sinks: Mutex<Vec<SinkEntry>>,
 }
 
-impl Shared {
+impl Default for JobStats {
+    fn default() -> Self {
+        JobStats {
+            rows: STREAMS.iter().map(|s| (*s, Arc::new(AtomicU64::new(0)))).collect(),
+            tick_stats: Arc::default(),
+            news_stats: Arc::default(),
+            control_stats: Arc::default(),
+            last_pnl: Mutex::new(None),
+            errors: Arc::default(),
+            ledger: Arc::default(),
+            kafka_rows: ["signals", "orders", "fills", "risk_events", "dead_letters"]
+                .into_iter()
+                .map(|s| (s, Arc::new(AtomicU64::new(0))))
+                .collect(),
+            questdb: STREAMS.iter().map(|s| (*s, Arc::default())).collect(),
+            stop: Arc::default(),
+            commands: CommandQueue::default(),
+            sinks: Mutex::default(),
+        }
+    }
+}
+
+impl JobStats {
     fn fail(&self, error: String) {
         if let Ok(mut errs) = self.errors.lock() {
             errs.push(error);
         }
     }
+
+    /// Records handed to each stream's sinks so far (the most any one of its sinks took).
+    pub fn rows_out(&self) -> BTreeMap<String, u64> {
+        let mut per_store: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        if let Ok(sinks) = self.sinks.lock() {
+            for sink in sinks.iter() {
+                *per_store.entry((sink.stream, sink.store)).or_insert(0) += sink.progress.records.load(Ordering::Relaxed);
+            }
+        }
+        let mut rows = BTreeMap::new();
+        for ((stream, _), n) in per_store {
+            let entry = rows.entry(stream.to_owned()).or_insert(0);
+            *entry = (*entry).max(n);
+        }
+        rows
+    }
+
+    /// The epoch before which every sink of this process has made everything durable
+    /// (`u64::MAX` once all have closed; 0 while any is durable only when closed).
+    pub fn durable_frontier(&self) -> u64 {
+        self.sinks
+            .lock()
+            .map(|s| s.iter().map(|e| e.progress.durable.load(Ordering::Acquire)).min().unwrap_or(0))
+            .unwrap_or(0)
+    }
 }
 
 /// Checks that every input file can be opened and has the right columns, and that every Kafka
 /// topic exists, before any worker starts.
-fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
+pub fn check_inputs(plan: &JobPlan) -> anyhow::Result<()> {
     if let SourceSection::Kafka(k) = &plan.source {
         let kafka = Kafka { brokers: k.brokers.clone() };
         let consumer = kafka.consumer(&k.group, k.start == "earliest")?;
@@ -233,7 +297,7 @@ fn kafka_reader<R: RowFormat>(
     topic: Option<&str>,
     worker: (usize, usize),
     symbols: &Arc<SymbolTable>,
-    shared: &Shared,
+    shared: &JobStats,
 ) -> Box<dyn EventReader<R>> {
     let Some(topic) = topic else {
         return Box::new(NoInput);
@@ -268,7 +332,16 @@ struct Readers {
 }
 
 impl Readers {
-    fn for_worker(plan: &JobPlan, index: usize, peers: usize, shared: &Shared) -> Self {
+    /// The same readers, ending cleanly when `stop` is set.
+    fn stoppable(self, stop: &Arc<AtomicBool>) -> Self {
+        Readers {
+            ticks: Box::new(Stoppable { inner: self.ticks, stop: Arc::clone(stop) }),
+            news: Box::new(Stoppable { inner: self.news, stop: Arc::clone(stop) }),
+            control: Box::new(Stoppable { inner: self.control, stop: Arc::clone(stop) }),
+        }
+    }
+
+    fn for_worker(plan: &JobPlan, index: usize, peers: usize, shared: &JobStats) -> Self {
         let errors = &shared.errors;
         match &plan.source {
             SourceSection::Simulator(sim) => {
@@ -305,7 +378,7 @@ struct Sinks<'a> {
     worker: usize,
     ctx: RowContext,
     batch_rows: usize,
-    shared: &'a Shared,
+    shared: &'a JobStats,
     /// Every sink's input is probed, and every sink's progress watched, for the sources' pacing.
     probe: &'a ProbeHandle<u64>,
     pace: &'a Pace,
@@ -326,7 +399,7 @@ impl Sinks<'_> {
                 name,
                 Box::new(sink),
                 Arc::clone(&self.shared.errors),
-                self.progress(),
+                self.progress(name, "kafka"),
             ),
             Err(e) => {
                 if let Ok(mut errs) = self.shared.errors.lock() {
@@ -345,47 +418,41 @@ impl Sinks<'_> {
             let table = table_name(&config.table_prefix, name);
             let stats = Arc::clone(&self.shared.questdb[name]);
             match QuestDbSink::<R>::new(Arc::clone(config), &table, self.worker, self.dir, self.ctx.clone(), stats) {
-                Ok(sink) => stream.clone().sink(name, Box::new(sink), Arc::clone(&self.shared.errors), self.progress()),
+                Ok(sink) => stream.clone().sink(name, Box::new(sink), Arc::clone(&self.shared.errors), self.progress(name, "questdb")),
                 Err(e) => self.shared.fail(format!("sink `{name}` to QuestDB: {e}")),
             }
         }
         if self.parquet {
             let rows = Arc::clone(&self.shared.rows[name]);
             let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
-            stream.sink(name, Box::new(writer), Arc::clone(&self.shared.errors), self.progress());
+            stream.sink(name, Box::new(writer), Arc::clone(&self.shared.errors), self.progress(name, "parquet"));
         }
     }
 
-    /// A new sink's progress, watched by the sources' pacing.
-    fn progress(&self) -> Arc<SinkProgress> {
+    /// A new sink's progress, watched by the sources' pacing and reported by the job.
+    fn progress(&self, stream: &'static str, store: &'static str) -> Arc<SinkProgress> {
         let progress = Arc::new(SinkProgress::default());
         self.pace.sinks.borrow_mut().push(Arc::clone(&progress));
+        if let Ok(mut all) = self.shared.sinks.lock() {
+            all.push(SinkEntry { stream, store, progress: Arc::clone(&progress) });
+        }
         progress
     }
 }
 
 /// Runs `plan` to completion and returns what it did.
 pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+    run_with(plan, opts, Arc::new(JobStats::default()))
+}
+
+/// Runs `plan` to completion, sharing its counters and its stop switch through `shared`.
+pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyhow::Result<RunSummary> {
     let workers = opts.workers.unwrap_or(plan.workers).max(1);
     let output_dir = opts.output.clone().unwrap_or_else(|| plan.output_dir.clone());
     check_inputs(&plan)?;
     let config = timely_config(workers, opts)?;
     prepare_output(&output_dir)?;
 
-    let shared = Arc::new(Shared {
-        rows: STREAMS.iter().map(|s| (*s, Arc::new(AtomicU64::new(0)))).collect(),
-        tick_stats: Arc::default(),
-        news_stats: Arc::default(),
-        control_stats: Arc::default(),
-        last_pnl: Mutex::new(None),
-        errors: Arc::default(),
-        ledger: Arc::default(),
-        kafka_rows: ["signals", "orders", "fills", "risk_events", "dead_letters"]
-            .into_iter()
-            .map(|s| (s, Arc::new(AtomicU64::new(0))))
-            .collect(),
-        questdb: STREAMS.iter().map(|s| (*s, Arc::default())).collect(),
-    });
     let span = match &plan.source {
         SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
         SourceSection::Files(_) | SourceSection::Kafka(_) => None,
@@ -414,7 +481,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             idle_poll: Duration::from_millis(5),
             idle_timeout: plan.idle_timeout,
         };
-        let readers = Readers::for_worker(plan, index, peers, shared);
+        let readers = Readers::for_worker(plan, index, peers, shared).stoppable(&shared.stop);
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
@@ -430,12 +497,18 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
             let configured = ConfiguredControl::new(plan.control.clone(), index == 0);
             let (config_control, dead_config_control) =
                 ingest(scope, "control", configured, policy, None, Arc::clone(&shared.control_stats));
+            let live = live_control(
+                scope,
+                Arc::clone(&shared.commands),
+                Arc::clone(&shared.tick_stats),
+                plan.trading.clock,
+            );
 
             let out = trading_graph(
                 TradingInputs {
                     ticks: ticks.clone(),
                     news: news.clone(),
-                    control: file_control.concat(config_control),
+                    control: file_control.concat(config_control).concat(live),
                 },
                 &plan.trading,
             );
@@ -529,7 +602,7 @@ pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
         + shared.news_stats.dead_letters.load(Ordering::Relaxed)
         + shared.control_stats.dead_letters.load(Ordering::Relaxed);
     let summary = RunSummary {
-        state: "finished",
+        state: if shared.stop.load(Ordering::Relaxed) { "stopped" } else { "finished" },
         name: plan.name.clone(),
         output_dir: output_dir.clone(),
         workers,

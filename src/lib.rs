@@ -6,5 +6,6 @@ pub mod config;
 pub mod connectors;
 pub mod job;
 pub mod progress;
+pub mod server;
 pub mod report;
 pub mod timefmt;

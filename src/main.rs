@@ -2,21 +2,26 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use std::time::Duration;
 
-use tradeflow::commands::{kafka, questdb};
+use tradeflow::commands::{client, kafka, questdb};
+use tradeflow::server;
 use tradeflow::config::{JobConfig, JobPlan};
 use tradeflow::connectors::kafka::Kafka;
-use tradeflow::job::{MANIFEST, RunOptions, RunSummary, STREAMS, run};
+use tradeflow::job::{JobStats, MANIFEST, RunOptions, RunSummary, STREAMS, run_with};
 use tradeflow::report::html;
 use tradeflow::report::tearsheet::{Period, equity_curve, render, symbol_pnl, tearsheet};
 
 #[derive(Parser)]
 #[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
 struct Cli {
+    /// Log format on stderr: text or json (levels from RUST_LOG; default warn).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +51,9 @@ enum Command {
         /// No progress line.
         #[arg(short, long)]
         quiet: bool,
+        /// Serve Prometheus metrics of this run on ADDR (e.g. 127.0.0.1:9464) at /metrics.
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Print help.
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
@@ -136,6 +144,49 @@ enum Command {
         /// table, csv or json (one object per line).
         #[arg(long, default_value = "table")]
         format: String,
+    },
+    /// Serve the job API (submit, watch, steer, stop jobs) and Prometheus metrics.
+    Serve {
+        /// Where to listen (loopback unless told otherwise).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// A file whose first line is the bearer token (default: $TRADEFLOW_TOKEN).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Input files of submitted jobs are relative to, and must stay inside, this folder.
+        #[arg(long, default_value = ".")]
+        data_dir: PathBuf,
+        /// Output folders of submitted jobs are relative to, and must stay inside, this folder.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Worker threads per job (default: the job's job.workers).
+        #[arg(short, long)]
+        workers: Option<usize>,
+    },
+    /// Submit a job config (TOML, or JSON by extension) to a job server.
+    Submit {
+        config: PathBuf,
+        /// The server (default: $TRADEFLOW_SERVER, else http://127.0.0.1:8080).
+        #[arg(long)]
+        server: Option<String>,
+        /// A file whose first line is the bearer token (default: $TRADEFLOW_TOKEN).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List a job server's jobs.
+    Jobs {
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Stop a job gracefully (its sources stop, the graph drains, sinks flush, offsets commit).
+    Stop {
+        id: String,
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Manage QuestDB tables.
     Questdb {
@@ -257,11 +308,31 @@ fn report(run_dir: &Path, period: Option<&str>) -> anyhow::Result<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    match cli.log_format.as_str() {
+        "json" => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        "text" => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        other => {
+            eprintln!("error: --log-format {other}: expected text or json");
+            return ExitCode::from(2);
+        }
+    }
     match cli.command {
+        Command::Serve { listen, token_file, data_dir, runs_dir, workers } => finish((|| {
+            let token = server::load_token(token_file.as_ref(), client::TOKEN_ENV)?;
+            let confinement = server::Confinement { data_dir, runs_dir };
+            server::serve(server::ServeOptions { listen, token, confinement, workers })?;
+            Ok(String::new())
+        })()),
+        Command::Submit { config, server, token_file } => {
+            finish(client::Client::new(server.as_deref(), token_file.as_ref()).and_then(|c| c.submit(&config)))
+        }
+        Command::Jobs { server, token_file } => {
+            finish(client::Client::new(server.as_deref(), token_file.as_ref()).and_then(|c| c.jobs()))
+        }
+        Command::Stop { id, server, token_file } => {
+            finish(client::Client::new(server.as_deref(), token_file.as_ref()).and_then(|c| c.stop(&id)))
+        }
         Command::Topics { action: TopicsAction::Create { topics, partitions, brokers } } => {
             finish(Kafka { brokers }.create_topics(&topics, partitions).map(|created| {
                 created
@@ -337,7 +408,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config, workers, processes, process, hostfile, output, quiet, help: _ } => {
+        Command::Run { config, workers, processes, process, hostfile, output, quiet, metrics_listen, help: _ } => {
             let plan = match load(&config) {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -346,7 +417,15 @@ fn main() -> ExitCode {
                 }
             };
             let opts = RunOptions { workers, processes, process, hostfile, output, progress: !quiet };
-            match run(plan, &opts) {
+            let stats = Arc::new(JobStats::default());
+            if let Some(addr) = metrics_listen {
+                let name = plan.name.clone();
+                if let Err(e) = server::metrics::serve_one(addr, name, Arc::clone(&stats)) {
+                    eprintln!("error: --metrics-listen {addr}: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+            match run_with(plan, &opts, stats) {
                 Ok(summary) => {
                     print_summary(&summary);
                     if summary.final_pnl.is_some() && summary.parquet {

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod event;
 pub mod indicate;
 pub mod indicators;
+pub mod live_control;
 pub mod reconcile;
 pub mod risk;
 pub mod sentiment;

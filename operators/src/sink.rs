@@ -44,6 +44,8 @@ pub struct SinkProgress {
     pub accepted: AtomicU64,
     /// Everything before this epoch is durable in the store.
     pub durable: AtomicU64,
+    /// Records handed to the sink so far.
+    pub records: AtomicU64,
 }
 
 impl SinkProgress {
@@ -83,6 +85,7 @@ impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
         builder.build_reschedule(move |_capabilities| {
             move |frontiers| {
                 input.for_each(|_cap, batch| {
+                    progress.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     if !failed && let Err(e) = sink.write(batch) {
                         fail(e, &mut failed);
                     }

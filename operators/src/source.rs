@@ -43,6 +43,9 @@ pub trait EventReader<R>: 'static {
     fn lane(&self, _position: u64) -> usize {
         0
     }
+    /// The job is stopping: nothing more will be read. A reader that commits its position
+    /// (Kafka) records how far it got.
+    fn stop(&mut self) {}
 }
 
 impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
@@ -57,6 +60,38 @@ impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
     }
     fn lane(&self, position: u64) -> usize {
         (**self).lane(position)
+    }
+    fn stop(&mut self) {
+        (**self).stop()
+    }
+}
+
+/// A reader that ends early, cleanly, when `stop` is set: the job's graceful stop. What was
+/// read still flows through the graph and out through the sinks.
+pub struct Stoppable<Rd> {
+    pub inner: Rd,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R, Rd: EventReader<R>> EventReader<R> for Stoppable<Rd> {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        if self.stop.load(Ordering::Relaxed) {
+            self.inner.stop();
+            return ReadStatus::Exhausted;
+        }
+        self.inner.read(max, out)
+    }
+    fn origin(&self, position: u64) -> String {
+        self.inner.origin(position)
+    }
+    fn lanes(&self) -> usize {
+        self.inner.lanes()
+    }
+    fn lane(&self, position: u64) -> usize {
+        self.inner.lane(position)
+    }
+    fn stop(&mut self) {
+        self.inner.stop()
     }
 }
 
@@ -142,6 +177,9 @@ pub struct SourceStats {
     pub dead_letters: AtomicU64,
     /// Largest accepted event time (0 before the first record).
     pub max_ts: AtomicI64,
+    /// The epoch the source's frontier is at (`u64::MAX` once it has finished): what a
+    /// [`live_control`](crate::live_control::live_control) source follows.
+    pub frontier: AtomicU64,
 }
 
 /// Creates a source that reads records from `reader`, stamps each with the epoch of its event
@@ -285,6 +323,8 @@ where
                 ReadStatus::Idle => activator.activate_after(policy.idle_poll),
                 ReadStatus::Exhausted => cap = None,
             }
+            let reached = cap.as_ref().map_or(u64::MAX, |c| *c.time());
+            stats.frontier.store(reached, Ordering::Release);
         }
     });
     mixed.ok_err(|item: Result<R, DeadLetter>| item)

@@ -4,3 +4,4 @@
 pub mod indicators;
 pub mod kafka;
 pub mod questdb;
+pub mod client;

@@ -319,6 +319,10 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
     fn lane(&self, position: u64) -> usize {
         (position >> LANE_SHIFT) as usize
     }
+
+    fn stop(&mut self) {
+        self.record_offsets();
+    }
 }
 
 /// Writes a stream to a topic: an idempotent producer, a full queue waited out (backpressure on
