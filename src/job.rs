@@ -12,10 +12,10 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, trading_graph};
-use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::live_control::{CommandQueue, live_control};
+use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest};
-use tradeflow_operators::{Control, News, Pnl, SymbolTable, Tick};
+use tradeflow_operators::{Control, News, Pnl, Position, RiskEvent, SymbolTable, Tick};
 
 use crate::config::{JobPlan, SourceSection};
 use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
@@ -28,6 +28,7 @@ use crate::connectors::parquet::ParquetSink;
 use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
+use crate::watch::Watch;
 
 /// Every stream a run writes, in the order the summary lists them.
 pub const STREAMS: [&str; 15] = [
@@ -181,6 +182,8 @@ pub struct JobStats {
     pub commands: CommandQueue,
     /// Every sink's progress (durable frontier), across this process's workers.
     pub sinks: Mutex<Vec<SinkEntry>>,
+    /// Positions, the P&L curve and risk events, for the dashboard.
+    pub watch: Watch,
 }
 
 impl Default for JobStats {
@@ -201,6 +204,7 @@ impl Default for JobStats {
             stop: Arc::default(),
             commands: CommandQueue::default(),
             sinks: Mutex::default(),
+            watch: Watch::default(),
         }
     }
 }
@@ -217,7 +221,8 @@ impl JobStats {
         let mut per_store: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         if let Ok(sinks) = self.sinks.lock() {
             for sink in sinks.iter() {
-                *per_store.entry((sink.stream, sink.store)).or_insert(0) += sink.progress.records.load(Ordering::Relaxed);
+                *per_store.entry((sink.stream, sink.store)).or_insert(0) +=
+                    sink.progress.records.load(Ordering::Relaxed);
             }
         }
         let mut rows = BTreeMap::new();
@@ -418,7 +423,12 @@ impl Sinks<'_> {
             let table = table_name(&config.table_prefix, name);
             let stats = Arc::clone(&self.shared.questdb[name]);
             match QuestDbSink::<R>::new(Arc::clone(config), &table, self.worker, self.dir, self.ctx.clone(), stats) {
-                Ok(sink) => stream.clone().sink(name, Box::new(sink), Arc::clone(&self.shared.errors), self.progress(name, "questdb")),
+                Ok(sink) => stream.clone().sink(
+                    name,
+                    Box::new(sink),
+                    Arc::clone(&self.shared.errors),
+                    self.progress(name, "questdb"),
+                ),
                 Err(e) => self.shared.fail(format!("sink `{name}` to QuestDB: {e}")),
             }
         }
@@ -497,12 +507,8 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             let configured = ConfiguredControl::new(plan.control.clone(), index == 0);
             let (config_control, dead_config_control) =
                 ingest(scope, "control", configured, policy, None, Arc::clone(&shared.control_stats));
-            let live = live_control(
-                scope,
-                Arc::clone(&shared.commands),
-                Arc::clone(&shared.tick_stats),
-                plan.trading.clock,
-            );
+            let live =
+                live_control(scope, Arc::clone(&shared.commands), Arc::clone(&shared.tick_stats), plan.trading.clock);
 
             let out = trading_graph(
                 TradingInputs {
@@ -512,12 +518,17 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                 },
                 &plan.trading,
             );
-            let pnl_shared = Arc::clone(shared);
+            let watched = Arc::clone(shared);
             let pnl = out.pnl.inspect(move |p: &Pnl| {
-                if let Ok(mut last) = pnl_shared.last_pnl.lock() {
+                if let Ok(mut last) = watched.last_pnl.lock() {
                     *last = Some(p.clone());
                 }
+                watched.watch.on_pnl(p);
             });
+            let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+            let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
+            let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+            let risk_events = out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
             let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
 
             let sinks = Sinks {
@@ -541,16 +552,16 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             sinks.attach_kafka("signals", &out.signals);
             sinks.attach_kafka("orders", &out.orders);
             sinks.attach_kafka("fills", &out.fills);
-            sinks.attach_kafka("risk_events", &out.risk_events);
+            sinks.attach_kafka("risk_events", &risk_events);
             sinks.attach_kafka("dead_letters", &dead);
             sinks.attach("signals", out.signals);
             sinks.attach("orders", out.orders);
             sinks.attach("fills", out.fills);
             sinks.attach("expiries", out.expiries);
             sinks.attach("audit", out.audit);
-            sinks.attach("positions", out.positions);
+            sinks.attach("positions", positions);
             sinks.attach("pnl", pnl);
-            sinks.attach("risk_events", out.risk_events);
+            sinks.attach("risk_events", risk_events);
             sinks.attach("dead_letters", dead);
         });
     })

@@ -6,6 +6,7 @@ pub mod config;
 pub mod connectors;
 pub mod job;
 pub mod progress;
-pub mod server;
 pub mod report;
+pub mod server;
 pub mod timefmt;
+pub mod watch;

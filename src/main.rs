@@ -9,12 +9,12 @@ use clap::{ArgAction, Parser, Subcommand};
 use std::time::Duration;
 
 use tradeflow::commands::{client, kafka, questdb};
-use tradeflow::server;
 use tradeflow::config::{JobConfig, JobPlan};
 use tradeflow::connectors::kafka::Kafka;
 use tradeflow::job::{JobStats, MANIFEST, RunOptions, RunSummary, STREAMS, run_with};
 use tradeflow::report::html;
 use tradeflow::report::tearsheet::{Period, equity_curve, render, symbol_pnl, tearsheet};
+use tradeflow::server;
 
 #[derive(Parser)]
 #[command(name = "tradeflow", version, about = "A streaming trading pipeline on Timely Dataflow")]
@@ -418,6 +418,19 @@ fn main() -> ExitCode {
             };
             let opts = RunOptions { workers, processes, process, hostfile, output, progress: !quiet };
             let stats = Arc::new(JobStats::default());
+            // SIGINT or SIGTERM: stop gracefully (sources stop, the graph drains, sinks flush,
+            // offsets commit); a second one ends the process at once.
+            let stop = Arc::clone(&stats.stop);
+            let handler = ctrlc::set_handler(move || {
+                if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("\nstopping now");
+                    std::process::exit(130);
+                }
+                eprintln!("\nstopping: draining the graph and flushing the sinks (again to quit at once)");
+            });
+            if let Err(e) = handler {
+                eprintln!("warning: no graceful stop on SIGINT/SIGTERM: {e}");
+            }
             if let Some(addr) = metrics_listen {
                 let name = plan.name.clone();
                 if let Err(e) = server::metrics::serve_one(addr, name, Arc::clone(&stats)) {

@@ -8,7 +8,8 @@
 # model server arrives with the issue that adds its connector. For QuestDB (which cannot be
 # installed here): Debian's victoria-metrics, a real ILP server over HTTP and TCP, which each
 # QuestDB test starts for itself; and QuestDB's SQL parser from npm, which checks every
-# statement in deploy/questdb/*.sql.
+# statement in deploy/questdb/*.sql. The dashboard test drives Debian's chromium through
+# chromedriver.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,12 +37,19 @@ fi
 "$tools/tansu" --version
 export TANSU_BIN="$PWD/$tools/tansu"
 
-echo "== an ILP server (Debian's victoria-metrics) and QuestDB's SQL parser (npm)"
-if ! command -v victoria-metrics >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq victoria-metrics >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq victoria-metrics >/dev/null; fi
+echo "== Debian packages: an ILP server (victoria-metrics), a browser for the dashboard test (chromium, chromium-driver)"
+missing=()
+command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 victoria-metrics -version
+chromedriver --version
+
+echo "== QuestDB's SQL parser (npm) checks deploy/questdb/*.sql"
 if [ ! -d "$tools/node/node_modules/@questdb/sql-parser" ]; then
   npm install --silent --no-audit --no-fund --prefix "$tools/node" @questdb/sql-parser@0.1.0 >/dev/null
 fi

@@ -47,7 +47,8 @@ impl Client {
         let text = response.body_mut().read_to_string().with_context(|| format!("reading the answer from {url}"))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status >= 400 {
-            let message = value.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| value.to_string());
+            let message =
+                value.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| value.to_string());
             bail!("{method} {path}: HTTP {status}: {message}");
         }
         Ok(value)
@@ -55,7 +56,8 @@ impl Client {
 
     pub fn submit(&self, config: &Path) -> anyhow::Result<String> {
         let body = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-        let content_type = if config.extension().is_some_and(|e| e == "json") { "application/json" } else { "application/toml" };
+        let content_type =
+            if config.extension().is_some_and(|e| e == "json") { "application/json" } else { "application/toml" };
         let job = self.call("POST", "/jobs", Some((content_type, body)))?;
         Ok(format!("{}: submitted as {} ({})", config.display(), text(&job["id"]), text(&job["state"])))
     }

@@ -13,6 +13,7 @@ use tradeflow_operators::Command;
 use crate::config::{JobConfig, JobPlan, SourceSection};
 use crate::job::{JobStats, RunOptions, RunSummary, check_inputs, run_with};
 use crate::timefmt::format_ts;
+use crate::watch::WatchView;
 
 /// Where a server's jobs may read and write.
 #[derive(Clone, Debug)]
@@ -55,6 +56,15 @@ pub fn plan_from_body(body: &str, json: bool, confinement: &Confinement) -> Resu
     }
     plan.output_dir = confine(&confinement.runs_dir, &plan.output_dir, "output.dir")?;
     Ok(plan)
+}
+
+/// A job as the dashboard receives it.
+#[derive(Debug, Serialize)]
+pub struct WatchedJob {
+    #[serde(flatten)]
+    pub job: JobView,
+    #[serde(flatten)]
+    pub watch: WatchView,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -171,10 +181,10 @@ impl Jobs {
     pub fn submit(&self, plan: JobPlan, workers: Option<usize>) -> Result<JobView, String> {
         check_inputs(&plan).map_err(|e| format!("{e:#}"))?;
         let mut jobs = self.jobs.lock().map_err(|_| "the job table is unavailable".to_owned())?;
-        if let Some(other) = jobs.values().find(|j| {
-            j.output_dir == plan.output_dir
-                && matches!(j.state(), JobState::Running | JobState::Stopping)
-        }) {
+        if let Some(other) = jobs
+            .values()
+            .find(|j| j.output_dir == plan.output_dir && matches!(j.state(), JobState::Running | JobState::Stopping))
+        {
             return Err(format!("output.dir {} is in use by job {}", plan.output_dir.display(), other.id));
         }
         let id = {
@@ -270,16 +280,18 @@ impl Jobs {
         Ok(Some(job.view()))
     }
 
+    /// Every job with its watched state, for the dashboard.
+    pub fn watch_all(&self) -> Vec<WatchedJob> {
+        let jobs: Vec<Arc<Job>> = self.jobs.lock().map(|j| j.values().cloned().collect()).unwrap_or_default();
+        jobs.iter().map(|job| WatchedJob { job: job.view(), watch: job.stats.watch.view() }).collect()
+    }
+
     /// Every job's stats, for the metrics endpoint.
     pub fn stats(&self) -> Vec<(String, String, JobState, Arc<JobStats>)> {
         self.jobs
             .lock()
             .map(|j| {
-                j.values()
-                    .map(|job| {
-                        (job.id.clone(), job.name.clone(), job.state(), Arc::clone(&job.stats))
-                    })
-                    .collect()
+                j.values().map(|job| (job.id.clone(), job.name.clone(), job.state(), Arc::clone(&job.stats))).collect()
             })
             .unwrap_or_default()
     }

@@ -31,16 +31,30 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
         "Records sent to the dead letters (late, malformed, refused), per input.",
         &["job", "input"],
     )?;
-    let records_out =
-        counter(&registry, "tradeflow_records_out_total", "Records written, per stream and store.", &["job", "stream", "store"])?;
+    let records_out = counter(
+        &registry,
+        "tradeflow_records_out_total",
+        "Records written, per stream and store.",
+        &["job", "stream", "store"],
+    )?;
     let orders = counter(&registry, "tradeflow_orders_total", "Orders sent.", &["job"])?;
     let fills = counter(&registry, "tradeflow_fills_total", "Fills received.", &["job"])?;
-    let kafka = counter(&registry, "tradeflow_kafka_messages_total", "Messages sent to output topics.", &["job", "stream"])?;
-    let questdb_rows = counter(&registry, "tradeflow_questdb_rows_total", "Rows acknowledged by QuestDB.", &["job", "stream"])?;
-    let questdb_rejected =
-        counter(&registry, "tradeflow_questdb_rejected_total", "Rows QuestDB refused (set aside).", &["job", "stream"])?;
-    let questdb_retries =
-        counter(&registry, "tradeflow_questdb_retries_total", "QuestDB sends that failed and were retried.", &["job", "stream"])?;
+    let kafka =
+        counter(&registry, "tradeflow_kafka_messages_total", "Messages sent to output topics.", &["job", "stream"])?;
+    let questdb_rows =
+        counter(&registry, "tradeflow_questdb_rows_total", "Rows acknowledged by QuestDB.", &["job", "stream"])?;
+    let questdb_rejected = counter(
+        &registry,
+        "tradeflow_questdb_rejected_total",
+        "Rows QuestDB refused (set aside).",
+        &["job", "stream"],
+    )?;
+    let questdb_retries = counter(
+        &registry,
+        "tradeflow_questdb_retries_total",
+        "QuestDB sends that failed and were retried.",
+        &["job", "stream"],
+    )?;
     let event_time =
         gauge(&registry, "tradeflow_event_time_seconds", "The newest event time read (Unix seconds).", &["job"])?;
     let lag = gauge(
@@ -55,23 +69,32 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
         "The epoch before which every sink has made everything durable.",
         &["job"],
     )?;
+    let refusals = counter(
+        &registry,
+        "tradeflow_risk_refusals_total",
+        "Orders the risk book refused, per rule.",
+        &["job", "rule"],
+    )?;
     let equity = gauge(&registry, "tradeflow_equity", "Account equity.", &["job", "account"])?;
     let drawdown = gauge(&registry, "tradeflow_drawdown", "Fraction below the peak equity.", &["job", "account"])?;
-    let states = IntGaugeVec::new(Opts::new("tradeflow_jobs", "Jobs per state."), &["state"]).map_err(|e| e.to_string())?;
+    let states =
+        IntGaugeVec::new(Opts::new("tradeflow_jobs", "Jobs per state."), &["state"]).map_err(|e| e.to_string())?;
     registry.register(Box::new(states.clone())).map_err(|e| e.to_string())?;
 
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     for (id, _name, state, stats) in jobs {
         let state = serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         states.with_label_values(&[state.as_str()]).inc();
-        for (input, s) in [("ticks", &stats.tick_stats), ("news", &stats.news_stats), ("control", &stats.control_stats)] {
+        for (input, s) in [("ticks", &stats.tick_stats), ("news", &stats.news_stats), ("control", &stats.control_stats)]
+        {
             records_in.with_label_values(&[id.as_str(), input]).inc_by(s.records.load(Ordering::Relaxed));
             dead.with_label_values(&[id.as_str(), input]).inc_by(s.dead_letters.load(Ordering::Relaxed));
         }
         let mut per_store = std::collections::BTreeMap::new();
         if let Ok(sinks) = stats.sinks.lock() {
             for sink in sinks.iter() {
-                *per_store.entry((sink.stream, sink.store)).or_insert(0) += sink.progress.records.load(Ordering::Relaxed);
+                *per_store.entry((sink.stream, sink.store)).or_insert(0) +=
+                    sink.progress.records.load(Ordering::Relaxed);
             }
         }
         for ((stream, store), n) in per_store {
@@ -97,6 +120,9 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
         let frontier = stats.durable_frontier();
         if frontier != u64::MAX {
             durable.with_label_values(&[id.as_str()]).set(frontier as f64);
+        }
+        for (rule, n) in stats.watch.refusals() {
+            refusals.with_label_values(&[id.as_str(), rule.as_str()]).inc_by(n);
         }
         if let Some(p) = stats.last_pnl.lock().ok().and_then(|p| p.clone()) {
             equity.with_label_values(&[id.as_str(), p.account.as_str()]).set(p.equity);

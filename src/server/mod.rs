@@ -68,7 +68,8 @@ async fn authorize(State(app): State<Shared>, request: Request, next: Next) -> R
     if bool::from(given.as_bytes().ct_eq(app.token.as_bytes())) {
         next.run(request).await
     } else {
-        let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer TOKEN)");
+        let mut response =
+            error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token (Authorization: Bearer TOKEN)");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         response
     }
@@ -87,6 +88,8 @@ pub fn router(token: String, confinement: Confinement, workers: Option<usize>) -
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), authorize));
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
+        .route("/", get(dashboard))
+        .route("/events", get(events))
         .merge(protected)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -157,7 +160,10 @@ async fn control_job(State(app): State<Shared>, Path(id): Path<String>, body: St
     let command = match serde_json::from_str::<ControlBody>(&body) {
         Ok(c) => c.command,
         Err(e) => {
-            return error(StatusCode::BAD_REQUEST, format!("expected {{\"command\": \"halt\" | \"flatten\" | \"resume\"}}: {e}"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"command\": \"halt\" | \"flatten\" | \"resume\"}}: {e}"),
+            );
         }
     };
     match app.jobs.control(&id, command) {
@@ -172,6 +178,38 @@ async fn metrics_endpoint(State(app): State<Shared>) -> Response {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+/// The live dashboard: a static page that asks for the token and then follows `/events`.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
+
+async fn dashboard() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], Body::from(DASHBOARD)).into_response()
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    token: Option<String>,
+}
+
+/// Every job with what the dashboard draws, each half second, as server-sent events. An
+/// EventSource cannot send headers, so the token comes as `?token=`, compared in constant time.
+async fn events(State(app): State<Shared>, axum::extract::Query(query): axum::extract::Query<EventsQuery>) -> Response {
+    let given = query.token.unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(app.token.as_bytes())) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong token (?token=TOKEN)");
+    }
+    let stream = futures_util::stream::unfold((app, true), |(app, first)| async move {
+        if !first {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let snapshot = app.jobs.watch_all();
+        let data = serde_json::to_string(&snapshot).unwrap_or_else(|_| "[]".into());
+        let chunk = format!("event: jobs\ndata: {data}\n\n");
+        Some((Ok::<_, std::convert::Infallible>(chunk), (app, false)))
+    });
+    ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(stream))
+        .into_response()
 }
 
 /// The API's OpenAPI 3 document.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod questdb;
+pub mod server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

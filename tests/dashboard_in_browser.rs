@@ -1,0 +1,107 @@
+//! The live dashboard in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, both from Debian, installed by the test script). The page loads, shows a
+//! submitted job, and its numbers move; a wrong token shows no data.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server::{Server, TOKEN, long_job};
+use fantoccini::{ClientBuilder, Locator};
+
+fn number(text: &str) -> u64 {
+    text.replace(',', "").trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn the_dashboard_shows_a_job_and_its_numbers_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let config = dir.path().join("live.toml");
+    std::fs::write(&config, long_job("live", "live")).unwrap();
+    server.client(&["submit", config.to_str().unwrap()]);
+
+    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut driver = Command::new(&driver_bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {driver_bin} (./deploy/scripts/test.sh installs chromium-driver): {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let profile = dir.path().join("chromium-profile");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let result = runtime.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", format!("--user-data-dir={}", profile.display())]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let browser = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        let outcome = async {
+            browser.set_window_size(1280, 900).await?;
+            browser.goto(&format!("{}/#token={TOKEN}", server.url)).await?;
+            let ticks = browser.wait().for_element(Locator::Css("#jobs tr[data-job='job-1'] td.ticks")).await?;
+            let first = number(&ticks.text().await?);
+            let state = browser.find(Locator::Css("#jobs tr[data-job='job-1'] td.state")).await?.text().await?;
+            assert_eq!(state, "running");
+            // The numbers move: ticks rise, the P&L curve gets drawn.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let moved = loop {
+                let now = number(
+                    &browser.find(Locator::Css("#jobs tr[data-job='job-1'] td.ticks")).await?.text().await?,
+                );
+                if now > first {
+                    break now;
+                }
+                assert!(Instant::now() < deadline, "the ticks stayed at {first}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            assert!(moved > first);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let points = browser.find(Locator::Css("#curve polyline")).await?.attr("points").await?;
+                if points.is_some_and(|p| p.split(' ').count() > 2) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no P&L curve drawn");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // What it looks like, for a person: target/dashboard.png.
+            let png = browser.screenshot().await?;
+            let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/dashboard.png"), png);
+            // A wrong token: no jobs, and the page says so.
+            browser.goto(&format!("{}/?again#token=wrong-token-123456789", server.url)).await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let rows = browser.find_all(Locator::Css("#jobs tbody tr")).await?;
+            assert!(rows.is_empty(), "a wrong token showed jobs");
+            let status = browser.find(Locator::Css("#status")).await?.text().await?;
+            assert!(status.contains("disconnected"), "{status}");
+            Ok::<(), fantoccini::error::CmdError>(())
+        }
+        .await;
+        let _ = browser.close().await;
+        outcome
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    server.client(&["stop", "job-1"]);
+    result.expect("the browser session");
+}
