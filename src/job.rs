@@ -216,17 +216,22 @@ impl JobStats {
         }
     }
 
-    /// Records handed to each stream's sinks so far (the most any one of its sinks took).
-    pub fn rows_out(&self) -> BTreeMap<String, u64> {
-        let mut per_store: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    /// Records handed to the sinks so far, per (stream, store), summed over workers.
+    pub fn records_per_store(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        let mut per_store = BTreeMap::new();
         if let Ok(sinks) = self.sinks.lock() {
             for sink in sinks.iter() {
                 *per_store.entry((sink.stream, sink.store)).or_insert(0) +=
                     sink.progress.records.load(Ordering::Relaxed);
             }
         }
+        per_store
+    }
+
+    /// Records handed to each stream's sinks so far (the most any one of its stores took).
+    pub fn rows_out(&self) -> BTreeMap<String, u64> {
         let mut rows = BTreeMap::new();
-        for ((stream, _), n) in per_store {
+        for ((stream, _), n) in self.records_per_store() {
             let entry = rows.entry(stream.to_owned()).or_insert(0);
             *entry = (*entry).max(n);
         }
