@@ -22,7 +22,8 @@ use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
 use crate::connectors::files::{ConfiguredControl, FileReader, RowFormat};
 use crate::connectors::kafka::{
-    Kafka, KafkaReader, KafkaSink, OffsetLedger, ReaderSpec, ToMessage, commit_ledger, partitions,
+    Kafka, KafkaReader, KafkaSink, OffsetLedger, PartitionMap, ReaderSpec, ToMessage, commit_ledger, measure_lag,
+    partitions,
 };
 use crate::connectors::parquet::ParquetSink;
 use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
@@ -171,6 +172,9 @@ pub struct JobStats {
     pub errors: SinkErrors,
     /// Kafka offsets to commit once every sink has closed.
     ledger: OffsetLedger,
+    /// The next offset of each input partition, and how far that is behind its high watermark.
+    pub kafka_positions: PartitionMap,
+    pub kafka_lag: PartitionMap,
     /// Messages written to each output topic.
     pub kafka_rows: BTreeMap<&'static str, Arc<AtomicU64>>,
     /// Rows sent to, and refused by, each QuestDB table.
@@ -196,6 +200,8 @@ impl Default for JobStats {
             last_pnl: Mutex::new(None),
             errors: Arc::default(),
             ledger: Arc::default(),
+            kafka_positions: PartitionMap::default(),
+            kafka_lag: PartitionMap::default(),
             kafka_rows: ["signals", "orders", "fills", "risk_events", "dead_letters"]
                 .into_iter()
                 .map(|s| (s, Arc::new(AtomicU64::new(0))))
@@ -322,6 +328,7 @@ fn kafka_reader<R: RowFormat>(
         peers: worker.1,
         stop_after_idle: (config.stop_after_idle_s > 0.0).then(|| Duration::from_secs_f64(config.stop_after_idle_s)),
         ledger: Arc::clone(&shared.ledger),
+        positions: Arc::clone(&shared.kafka_positions),
     };
     match KafkaReader::<R>::open(spec, Arc::clone(symbols)) {
         Ok(reader) => Box::new(reader),
@@ -455,6 +462,36 @@ impl Sinks<'_> {
     }
 }
 
+/// Measures the input partitions' lag every few seconds beside the job, until `done`.
+fn watch_lag(kafka: Kafka, shared: Arc<JobStats>, done: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("tradeflow-lag".into()).spawn(move || {
+        // A consumer of its own, in no group: it only asks for watermarks.
+        let consumer = match kafka.consumer("tradeflow-lag", true) {
+            Ok(consumer) => consumer,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "no consumer-lag measurement");
+                return;
+            }
+        };
+        while !done.load(Ordering::Relaxed) {
+            let positions = shared.kafka_positions.lock().map(|p| p.clone()).unwrap_or_default();
+            let lag = measure_lag(&consumer, &positions);
+            if let Ok(mut shared_lag) = shared.kafka_lag.lock() {
+                shared_lag.extend(lag);
+            }
+            for _ in 0..50 {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no consumer-lag measurement");
+    }
+}
+
 /// Runs `plan` to completion and returns what it did.
 pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     run_with(plan, opts, Arc::new(JobStats::default()))
@@ -474,6 +511,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     };
     let done = Arc::new(AtomicBool::new(false));
     let progress = opts.progress.then(|| Progress::start(Arc::clone(&shared.tick_stats), span, Arc::clone(&done)));
+    if let SourceSection::Kafka(k) = &plan.source {
+        watch_lag(Kafka { brokers: k.brokers.clone() }, Arc::clone(&shared), Arc::clone(&done));
+    }
 
     let started = Instant::now();
     let plan = Arc::new(plan);

@@ -146,6 +146,25 @@ impl ProducerContext for Deliveries {
 /// finish and committed by the job once every sink has closed.
 pub type OffsetLedger = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
 
+/// A number per (topic, partition): the next offset each reader will read (published by the
+/// readers about once a second), or how far that is behind the high watermark (the lag).
+pub type PartitionMap = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
+
+/// How often a reader publishes its positions.
+const POSITIONS_EVERY: Duration = Duration::from_secs(1);
+
+/// How far each position is behind its partition's high watermark, asked of the brokers (a
+/// request per partition, so this runs beside the job, never on a worker).
+pub fn measure_lag(consumer: &BaseConsumer, positions: &BTreeMap<(String, i32), i64>) -> BTreeMap<(String, i32), i64> {
+    positions
+        .iter()
+        .filter_map(|((topic, partition), next)| {
+            let (_low, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(2)).ok()?;
+            Some(((topic.clone(), *partition), (high - next).max(0)))
+        })
+        .collect()
+}
+
 /// Commits the ledger's offsets for `group`.
 pub fn commit_ledger(kafka: &Kafka, group: &str, ledger: &OffsetLedger) -> anyhow::Result<usize> {
     let offsets = ledger.lock().map_err(|_| anyhow::anyhow!("the offset ledger was poisoned"))?.clone();
@@ -194,6 +213,8 @@ pub struct KafkaReader<R> {
     stop_after_idle: Option<Duration>,
     idle_since: Option<Instant>,
     ledger: OffsetLedger,
+    positions: PartitionMap,
+    published_at: Instant,
     _record: std::marker::PhantomData<R>,
 }
 
@@ -207,6 +228,8 @@ pub struct ReaderSpec<'a> {
     pub peers: usize,
     pub stop_after_idle: Option<Duration>,
     pub ledger: OffsetLedger,
+    /// Where the reader publishes its next offsets, for the lag.
+    pub positions: PartitionMap,
 }
 
 impl<R: RowFormat> KafkaReader<R> {
@@ -242,6 +265,8 @@ impl<R: RowFormat> KafkaReader<R> {
             stop_after_idle: spec.stop_after_idle,
             idle_since: None,
             ledger: spec.ledger,
+            positions: spec.positions,
+            published_at: Instant::now() - POSITIONS_EVERY,
             _record: std::marker::PhantomData,
         })
     }
@@ -253,6 +278,20 @@ impl<R: RowFormat> KafkaReader<R> {
                 if let Some(next) = next {
                     ledger.insert((self.topic.clone(), *p), *next);
                 }
+            }
+        }
+    }
+
+    /// Publishes the next offset of each partition read so far.
+    fn publish_positions(&mut self) {
+        if self.published_at.elapsed() < POSITIONS_EVERY {
+            return;
+        }
+        self.published_at = Instant::now();
+        let Ok(mut positions) = self.positions.lock() else { return };
+        for (p, next) in self.partitions.iter().zip(&self.next) {
+            if let Some(next) = next {
+                positions.insert((self.topic.clone(), *p), *next);
             }
         }
     }
@@ -276,6 +315,7 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
         if self.partitions.is_empty() {
             return ReadStatus::Exhausted;
         }
+        self.publish_positions();
         let mut got = 0;
         while got < max {
             match self.consumer.poll(Duration::ZERO) {
@@ -600,6 +640,7 @@ mod tests {
             peers: 2,
             stop_after_idle: Some(Duration::from_millis(500)),
             ledger: Arc::clone(&ledger),
+            positions: PartitionMap::default(),
         };
         let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
         assert_eq!(reader.lanes(), 2, "worker 0 of 2 reads partitions 0 and 2");
@@ -638,5 +679,50 @@ mod tests {
         assert!(e.contains("schema version 2"), "{e}");
         let t = Tick::from_json(r#"{"ts":1,"symbol":"AAPL","price":1,"size":1,"venue":"XNAS"}"#, &symbols).unwrap();
         assert_eq!(t.price, 1.0);
+    }
+
+    #[test]
+    fn the_lag_is_how_far_the_readers_are_behind_the_high_watermark() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::producer::BaseProducer;
+
+        // librdkafka's in-process cluster: tansu's high watermarks are wrong (DESIGN.md).
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("ticks", 1, 1).unwrap();
+        let kafka = Kafka { brokers: cluster.bootstrap_servers() };
+        let producer: BaseProducer = kafka.config().create().unwrap();
+        for i in 0..100 {
+            let payload = format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":10,"size":1}}"#);
+            producer.send(BaseRecord::<(), _>::to("ticks").partition(0).payload(&payload)).unwrap();
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        let positions = PartitionMap::default();
+        let spec = ReaderSpec {
+            kafka: &kafka,
+            group: "lag",
+            topic: "ticks",
+            from_earliest: true,
+            index: 0,
+            peers: 1,
+            stop_after_idle: None,
+            ledger: OffsetLedger::default(),
+            positions: Arc::clone(&positions),
+        };
+        let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut read_up_to = |n: usize, reader: &mut KafkaReader<Tick>| {
+            while out.len() < n {
+                assert!(Instant::now() < deadline, "read {} of {n}", out.len());
+                reader.read(n - out.len(), &mut out);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            reader.published_at = Instant::now() - POSITIONS_EVERY;
+            reader.read(0, &mut Vec::new());
+            measure_lag(&kafka.consumer("lag-watch", true).unwrap(), &positions.lock().unwrap())
+        };
+        let key = ("ticks".to_owned(), 0);
+        assert_eq!(read_up_to(30, &mut reader).get(&key), Some(&70));
+        assert_eq!(read_up_to(100, &mut reader).get(&key), Some(&0));
     }
 }

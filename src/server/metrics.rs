@@ -69,6 +69,12 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
         "The epoch before which every sink has made everything durable.",
         &["job"],
     )?;
+    let kafka_lag = gauge(
+        &registry,
+        "tradeflow_kafka_consumer_lag",
+        "Messages behind the partition's high watermark (as the brokers last reported it).",
+        &["job", "topic", "partition"],
+    )?;
     let refusals = counter(
         &registry,
         "tradeflow_risk_refusals_total",
@@ -120,6 +126,12 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
         let frontier = stats.durable_frontier();
         if frontier != u64::MAX {
             durable.with_label_values(&[id.as_str()]).set(frontier as f64);
+        }
+        if let Ok(lag) = stats.kafka_lag.lock() {
+            for ((topic, partition), behind) in lag.iter() {
+                let partition = partition.to_string();
+                kafka_lag.with_label_values(&[id.as_str(), topic.as_str(), partition.as_str()]).set(*behind as f64);
+            }
         }
         for (rule, n) in stats.watch.refusals() {
             refusals.with_label_values(&[id.as_str(), rule.as_str()]).inc_by(n);
