@@ -15,7 +15,7 @@ use tradeflow_dataflows::{TradingInputs, trading_graph};
 use tradeflow_operators::live_control::{CommandQueue, live_control};
 use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest};
-use tradeflow_operators::{Control, News, Pnl, Position, RiskEvent, SymbolTable, Tick};
+use tradeflow_operators::{Control, News, Order, Pnl, Position, RiskEvent, SymbolTable, Tick};
 
 use crate::config::{JobPlan, SourceSection};
 use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
@@ -153,6 +153,13 @@ fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Co
     })
 }
 
+/// A latency histogram from 50 µs to about 13 s.
+pub fn latency_histogram(name: &str, help: &str) -> prometheus::Histogram {
+    let buckets = prometheus::exponential_buckets(50e-6, 2.0, 19).unwrap_or_default();
+    let opts = prometheus::HistogramOpts::new(name, help).buckets(buckets);
+    prometheus::Histogram::with_opts(opts).expect("the histogram's fixed name and buckets are valid")
+}
+
 /// One sink of a running job: its stream, what it writes to, and its progress.
 pub struct SinkEntry {
     pub stream: &'static str,
@@ -188,6 +195,8 @@ pub struct JobStats {
     pub sinks: Mutex<Vec<SinkEntry>>,
     /// Positions, the P&L curve and risk events, for the dashboard.
     pub watch: Watch,
+    /// Wall time from the first tick of an epoch read to each order of that epoch sent.
+    pub tick_to_order: prometheus::Histogram,
 }
 
 impl Default for JobStats {
@@ -211,6 +220,10 @@ impl Default for JobStats {
             commands: CommandQueue::default(),
             sinks: Mutex::default(),
             watch: Watch::default(),
+            tick_to_order: latency_histogram(
+                "tradeflow_tick_to_order_seconds",
+                "Wall time from the first tick of an epoch read to each order of that epoch sent.",
+            ),
         }
     }
 }
@@ -524,6 +537,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         let plan = &worker_plan;
         let shared = &worker_shared;
         let (index, peers) = (worker.index(), worker.peers());
+        // One span per worker around the dataflow's construction (its operators' startup).
+        let span = tracing::info_span!("worker", job = %plan.name, index, peers);
+        let _building = span.enter();
         let ctx = RowContext {
             symbols: Arc::clone(&plan.symbols),
             indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
@@ -572,6 +588,12 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             });
             let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
             let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
+            let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
+            let orders = out.orders.inspect(move |o: &Order| {
+                if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
+                    watched.tick_to_order.observe(first.elapsed().as_secs_f64());
+                }
+            });
             let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
             let risk_events = out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
             let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
@@ -595,12 +617,12 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             sinks.attach("indicators", out.indicators);
             sinks.attach("sentiment", out.sentiment);
             sinks.attach_kafka("signals", &out.signals);
-            sinks.attach_kafka("orders", &out.orders);
+            sinks.attach_kafka("orders", &orders);
             sinks.attach_kafka("fills", &out.fills);
             sinks.attach_kafka("risk_events", &risk_events);
             sinks.attach_kafka("dead_letters", &dead);
             sinks.attach("signals", out.signals);
-            sinks.attach("orders", out.orders);
+            sinks.attach("orders", orders);
             sinks.attach("fills", out.fills);
             sinks.attach("expiries", out.expiries);
             sinks.attach("audit", out.audit);
@@ -609,6 +631,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             sinks.attach("risk_events", risk_events);
             sinks.attach("dead_letters", dead);
         });
+        tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
     })
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
     let results = guards.join();

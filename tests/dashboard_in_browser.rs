@@ -14,6 +14,15 @@ fn number(text: &str) -> u64 {
     text.replace(',', "").trim().parse().unwrap_or(0)
 }
 
+/// The text of the first element matching `css`, read in one script (the page redraws its
+/// tables twice a second, so a found element may be replaced before it is read).
+async fn text_of(browser: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    let value = browser
+        .execute("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", vec![css.into()])
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
 #[test]
 fn the_dashboard_shows_a_job_and_its_numbers_move() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,16 +67,14 @@ fn the_dashboard_shows_a_job_and_its_numbers_move() {
         let outcome = async {
             browser.set_window_size(1280, 900).await?;
             browser.goto(&format!("{}/#token={TOKEN}", server.url)).await?;
-            let ticks = browser.wait().for_element(Locator::Css("#jobs tr[data-job='job-1'] td.ticks")).await?;
-            let first = number(&ticks.text().await?);
-            let state = browser.find(Locator::Css("#jobs tr[data-job='job-1'] td.state")).await?.text().await?;
+            browser.wait().for_element(Locator::Css("#jobs tr[data-job='job-1'] td.ticks")).await?;
+            let first = number(&text_of(&browser, "#jobs tr[data-job='job-1'] td.ticks").await?);
+            let state = text_of(&browser, "#jobs tr[data-job='job-1'] td.state").await?;
             assert_eq!(state, "running");
             // The numbers move: ticks rise, the P&L curve gets drawn.
             let deadline = Instant::now() + Duration::from_secs(30);
             let moved = loop {
-                let now = number(
-                    &browser.find(Locator::Css("#jobs tr[data-job='job-1'] td.ticks")).await?.text().await?,
-                );
+                let now = number(&text_of(&browser, "#jobs tr[data-job='job-1'] td.ticks").await?);
                 if now > first {
                     break now;
                 }
@@ -77,8 +84,10 @@ fn the_dashboard_shows_a_job_and_its_numbers_move() {
             assert!(moved > first);
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let points = browser.find(Locator::Css("#curve polyline")).await?.attr("points").await?;
-                if points.is_some_and(|p| p.split(' ').count() > 2) {
+                let points = browser
+                    .execute("return document.querySelector('#curve polyline').getAttribute('points') || '';", vec![])
+                    .await?;
+                if points.as_str().is_some_and(|p| p.split(' ').count() > 2) {
                     break;
                 }
                 assert!(Instant::now() < deadline, "no P&L curve drawn");
@@ -89,11 +98,17 @@ fn the_dashboard_shows_a_job_and_its_numbers_move() {
             let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/dashboard.png"), png);
             // A wrong token: no jobs, and the page says so.
             browser.goto(&format!("{}/?again#token=wrong-token-123456789", server.url)).await?;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let rows = browser.find_all(Locator::Css("#jobs tbody tr")).await?;
-            assert!(rows.is_empty(), "a wrong token showed jobs");
-            let status = browser.find(Locator::Css("#status")).await?.text().await?;
-            assert!(status.contains("disconnected"), "{status}");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let status = text_of(&browser, "#status").await?;
+                if status.contains("disconnected") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the page did not say it is disconnected: {status}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let rows = text_of(&browser, "#jobs tbody").await?;
+            assert!(rows.is_empty(), "a wrong token showed jobs: {rows}");
             Ok::<(), fantoccini::error::CmdError>(())
         }
         .await;

@@ -104,6 +104,11 @@ fn jobs_are_submitted_watched_steered_and_stopped_and_bad_requests_change_nothin
     let ticks = Table::read(&run, "ticks");
     assert_eq!(ticks.len() as u64, summary["ticks"].as_u64().unwrap(), "every tick read is written");
     assert_eq!(stopped["records_in"]["ticks"], summary["ticks"]);
+    // Every order's tick-to-order latency was measured.
+    let metrics = server.call("GET", "/metrics", Some(TOKEN), None).1;
+    let orders = summary["rows"]["orders"].as_f64().unwrap();
+    assert!(orders > 0.0, "the stopped job made no orders");
+    assert_eq!(metric(&metrics, "tradeflow_tick_to_order_seconds_count", "job=\"job-1\""), orders, "{metrics}");
     let events = Table::read(&run, "risk_events");
     assert!(events.text("kind").iter().any(|k| k == "halted"), "the halt reached the risk book");
     assert_eq!(server.call("DELETE", "/jobs/job-1", Some(TOKEN), None).0, 204);

@@ -180,6 +180,39 @@ pub struct SourceStats {
     /// The epoch the source's frontier is at (`u64::MAX` once it has finished): what a
     /// [`live_control`](crate::live_control::live_control) source follows.
     pub frontier: AtomicU64,
+    /// When (wall clock) the source first emitted each recent epoch: for latencies measured
+    /// from the input, such as tick to order.
+    pub first_seen: EpochWallClock,
+}
+
+/// The wall-clock instant each of the most recent epochs was first emitted, newest last.
+#[derive(Debug, Default)]
+pub struct EpochWallClock {
+    seen: std::sync::Mutex<std::collections::VecDeque<(u64, Instant)>>,
+}
+
+/// Epochs an [`EpochWallClock`] remembers.
+const EPOCHS_REMEMBERED: usize = 65_536;
+
+impl EpochWallClock {
+    /// Notes `epoch` if it is newer than every epoch noted so far (once per new epoch).
+    pub fn note(&self, epoch: u64) {
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.back().is_none_or(|(last, _)| epoch > *last)
+        {
+            seen.push_back((epoch, Instant::now()));
+            if seen.len() > EPOCHS_REMEMBERED {
+                seen.pop_front();
+            }
+        }
+    }
+
+    /// When `epoch` (or the newest epoch before it) was first emitted.
+    pub fn at(&self, epoch: u64) -> Option<Instant> {
+        let seen = self.seen.lock().ok()?;
+        let after = seen.partition_point(|(e, _)| *e <= epoch);
+        after.checked_sub(1).map(|i| seen[i].1)
+    }
 }
 
 /// Creates a source that reads records from `reader`, stamps each with the epoch of its event
@@ -299,6 +332,7 @@ where
             accepted.sort_by_key(|(epoch, _)| *epoch);
             let mut items = accepted.drain(..).peekable();
             while let Some((epoch, first)) = items.next() {
+                stats.first_seen.note(epoch);
                 let at = held.delayed(&epoch);
                 let mut session = output.session(&at);
                 session.give(first);

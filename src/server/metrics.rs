@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
+use prometheus::proto::{LabelPair, MetricFamily};
 use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::jobs::JobState;
@@ -141,9 +142,46 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
             drawdown.with_label_values(&[id.as_str(), p.account.as_str()]).set(p.drawdown);
         }
     }
+    let mut families = registry.gather();
+    // Histograms live in the jobs (they accumulate): each is collected with its labels added.
+    for (id, _name, _state, stats) in jobs {
+        add_histogram(&mut families, &stats.tick_to_order, &[("job", id)]);
+        for (stream, q) in &stats.questdb {
+            if q.flush_seconds.get_sample_count() > 0 {
+                add_histogram(&mut families, &q.flush_seconds, &[("job", id), ("stream", stream)]);
+            }
+        }
+    }
     let mut out = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut out).map_err(|e| e.to_string())?;
+    TextEncoder::new().encode(&families, &mut out).map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// Adds `histogram`'s samples with `labels` to the family of its name (made if missing).
+fn add_histogram(families: &mut Vec<MetricFamily>, histogram: &prometheus::Histogram, labels: &[(&str, &str)]) {
+    use prometheus::core::Collector;
+    for mut family in histogram.collect() {
+        let mut metrics = family.take_metric();
+        for metric in &mut metrics {
+            let pairs = labels
+                .iter()
+                .map(|(name, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name((*name).to_owned());
+                    pair.set_value((*value).to_owned());
+                    pair
+                })
+                .collect();
+            metric.set_label(pairs);
+        }
+        match families.iter_mut().find(|f| f.name() == family.name()) {
+            Some(existing) => existing.mut_metric().extend(metrics),
+            None => {
+                family.set_metric(metrics);
+                families.push(family);
+            }
+        }
+    }
 }
 
 /// Serves `/metrics` of one job run by `tradeflow run --metrics-listen` on a background thread

@@ -19,7 +19,7 @@ use super::ilp::TableLayout;
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
 
 /// Counters a QuestDB sink shares with the job.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QuestDbStats {
     /// Rows the server acknowledged (HTTP) or that were written to the socket (TCP).
     pub rows: AtomicU64,
@@ -27,6 +27,22 @@ pub struct QuestDbStats {
     pub rejected: AtomicU64,
     /// Flushes that failed and were retried.
     pub retries: AtomicU64,
+    /// Time per successful send.
+    pub flush_seconds: prometheus::Histogram,
+}
+
+impl Default for QuestDbStats {
+    fn default() -> Self {
+        QuestDbStats {
+            rows: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            flush_seconds: crate::job::latency_histogram(
+                "tradeflow_questdb_flush_seconds",
+                "Time per successful send of buffered rows to QuestDB.",
+            ),
+        }
+    }
 }
 
 /// What to do after a failed flush.
@@ -147,6 +163,7 @@ impl<R: ArrowRecord> QuestDbSink<R> {
             if self.buffer.is_empty() {
                 return Ok(true);
             }
+            let started = Instant::now();
             let sent = match self.sender.as_mut() {
                 Some(sender) => sender.flush_and_keep(&self.buffer),
                 None => Sender::from_conf(&self.conf).and_then(|mut sender| {
@@ -157,6 +174,7 @@ impl<R: ArrowRecord> QuestDbSink<R> {
             };
             match sent.map_err(|e| classify(&e)) {
                 Ok(()) => {
+                    self.stats.flush_seconds.observe(started.elapsed().as_secs_f64());
                     self.stats.rows.fetch_add(self.buffered() as u64, Ordering::Relaxed);
                     self.clear();
                     self.last_flush = Instant::now();
