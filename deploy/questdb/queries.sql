@@ -42,10 +42,11 @@ JOIN orders o ON f.order_id = o.id
 GROUP BY f.symbol
 ORDER BY fees DESC;
 
--- 8. Sentiment against the next minute's return: each score with the first 1-minute bar that
---    closes after it (ASOF JOIN on the bar closing at or before, shifted by the bar's length).
-SELECT s.ts, s.symbol, s.score, s.confidence, b.close, b.open, (b.close - b.open) / b.open AS bar_return
-FROM sentiment s
+-- 8. Sentiment against the next bar's return: each score with the first full 1-minute bar that
+--    starts after it. ASOF JOIN takes the latest bar ending at or before the (shifted) time, so
+--    shifting the score by two minutes picks the bar ending in (ts + 1m, ts + 2m].
+SELECT s.news_ts, s.symbol, s.score, s.confidence, b.ts AS bar_end, (b.close - b.open) / b.open AS next_bar_return
+FROM (SELECT ts AS news_ts, dateadd('m', 2, ts) AS ts, symbol, score, confidence FROM sentiment) timestamp(ts) s
 ASOF JOIN bars_1m b ON (symbol);
 
 -- 9. Rejected orders by rule, per account and day.
