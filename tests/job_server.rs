@@ -88,7 +88,14 @@ fn jobs_are_submitted_watched_steered_and_stopped_and_bad_requests_change_nothin
         j["records_in"]["ticks"].as_u64() > still["records_in"]["ticks"].as_u64()
     });
 
-    // The kill switch, then a graceful stop: the job drains and its outputs are complete.
+    // A limit change and the kill switch, then a graceful stop: the job drains and its outputs
+    // are complete.
+    let set = r#"{"command": {"set_limit": {"limit": "max_order_notional", "value": 5000}}}"#;
+    let (status, body) = server.call("POST", "/jobs/job-1/control", Some(TOKEN), Some(("application/json", set)));
+    assert_eq!(status, 202, "{body}");
+    let bad = r#"{"command": {"set_limit": {"limit": "max_leverage", "value": 2}}}"#;
+    let (status, body) = server.call("POST", "/jobs/job-1/control", Some(TOKEN), Some(("application/json", bad)));
+    assert_eq!((status, body.contains("cannot be set")), (400, true), "{body}");
     let (status, body) =
         server.call("POST", "/jobs/job-1/control", Some(TOKEN), Some(("application/json", "{\"command\": \"halt\"}")));
     assert_eq!(status, 202, "{body}");
@@ -111,6 +118,9 @@ fn jobs_are_submitted_watched_steered_and_stopped_and_bad_requests_change_nothin
     assert_eq!(metric(&metrics, "tradeflow_tick_to_order_seconds_count", "job=\"job-1\""), orders, "{metrics}");
     let events = Table::read(&run, "risk_events");
     assert!(events.text("kind").iter().any(|k| k == "halted"), "the halt reached the risk book");
+    let changed: Vec<String> =
+        events.text("kind").iter().zip(events.text("detail")).filter(|(k, _)| *k == "limit").map(|(_, d)| d).collect();
+    assert_eq!(changed, ["max_order_notional: 100000 -> 5000"], "the limit change reached the risk book");
     assert_eq!(server.call("DELETE", "/jobs/job-1", Some(TOKEN), None).0, 204);
     assert_eq!(server.call("GET", "/jobs/job-1", Some(TOKEN), None).0, 404);
 

@@ -235,6 +235,8 @@ pub enum RiskEventKind {
     Exit,
     /// The book's positions and the broker's fills disagree.
     Reconciliation,
+    /// A limit was changed by a control command (or the change was refused).
+    Limit,
 }
 
 impl RiskEventKind {
@@ -248,6 +250,7 @@ impl RiskEventKind {
             RiskEventKind::Stale => "stale",
             RiskEventKind::Exit => "exit",
             RiskEventKind::Reconciliation => "reconciliation",
+            RiskEventKind::Limit => "limit",
         }
     }
 }
@@ -273,6 +276,10 @@ pub enum Command {
     Flatten,
     /// Accept new orders again.
     Resume,
+    /// Change one of the risk book's limits (a `[risk]` key, e.g. `max_position_pct`) from now
+    /// on: `{"set_limit": {"limit": "max_position_pct", "value": 0.02}}`.
+    #[serde(rename = "set_limit")]
+    SetLimit { limit: String, value: f64 },
 }
 
 /// An operator's instruction to the risk book.

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tradeflow_operators::Command;
+use tradeflow_operators::risk::RiskParams;
 
 pub use jobs::{Confinement, JobState, JobView, Jobs, plan_from_body};
 
@@ -160,12 +161,16 @@ async fn control_job(State(app): State<Shared>, Path(id): Path<String>, body: St
     let command = match serde_json::from_str::<ControlBody>(&body) {
         Ok(c) => c.command,
         Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"command\": \"halt\" | \"flatten\" | \"resume\"}}: {e}"),
-            );
+            let expected = r#"{"command": "halt" | "flatten" | "resume"} or {"command": {"set_limit": {"limit": NAME, "value": NUMBER}}}"#;
+            return error(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}"));
         }
     };
+    if let Command::SetLimit { limit, value } = &command
+        && (!RiskParams::SETTABLE.contains(&limit.as_str()) || !value.is_finite())
+    {
+        let limits = RiskParams::SETTABLE.join(", ");
+        return error(StatusCode::BAD_REQUEST, format!("`{limit}` = {value} cannot be set: the limits are {limits}"));
+    }
     match app.jobs.control(&id, command) {
         Ok(Some(view)) => json(StatusCode::ACCEPTED, &view),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),

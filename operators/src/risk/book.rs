@@ -514,7 +514,17 @@ impl RiskBook {
 
     /// Applies a kill-switch command.
     pub fn on_control(&mut self, c: &Control, symbols: &SymbolTable, out: &mut Vec<Decision>) {
-        match c.command {
+        match &c.command {
+            Command::SetLimit { limit, value } => match self.params.with_limit(limit, *value) {
+                Ok(next) => {
+                    let detail = format!("{limit}: {} -> {value}", self.params.limit(limit).unwrap_or(f64::NAN));
+                    self.params = next;
+                    out.push(self.event(c.ts, RiskEventKind::Limit, limit, None, detail));
+                }
+                Err(reason) => {
+                    out.push(self.event(c.ts, RiskEventKind::Limit, "set_limit", None, format!("refused: {reason}")));
+                }
+            },
             Command::Halt => {
                 self.halted = true;
                 out.push(self.event(c.ts, RiskEventKind::Halted, "kill_switch", None, "halt: no new orders".into()));
@@ -812,6 +822,33 @@ mod tests {
         out.clear();
         book.on_signal(&signal(-1.0, 100.0), &symbols, &mut out);
         assert!(matches!(&out[..], [Decision::Event(e)] if e.rule == "kill_switch"));
+    }
+
+    #[test]
+    fn a_limit_changed_while_running_applies_to_the_next_order() {
+        let symbols = SymbolTable::new(["X"]);
+        let mut book = RiskBook::new(RiskParams::default());
+        let set =
+            |limit: &str, value: f64| Control { ts: 5, command: Command::SetLimit { limit: limit.into(), value } };
+        let mut out = Vec::new();
+        book.on_control(&set("max_order_notional", 10_000.0), &symbols, &mut out);
+        let [e] = &events(&out, RiskEventKind::Limit)[..] else { panic!("{out:?}") };
+        assert_eq!((e.rule.as_str(), e.detail.as_str()), ("max_order_notional", "max_order_notional: 100000 -> 10000"));
+        out.clear();
+        // The 400-share entry of `kill_switch_halts_and_flattens` is now 40,000 of notional: refused.
+        book.on_signal(&signal(1.0, 100.0), &symbols, &mut out);
+        assert!(orders(&out).is_empty(), "{out:?}");
+        assert!(events(&out, RiskEventKind::Rejected).iter().any(|e| e.rule == "max_order_notional"), "{out:?}");
+
+        // Unknown limits and values a config would refuse are refused, and change nothing.
+        for (limit, value) in [("max_leverage", 2.0), ("max_position_pct", 1.5), ("max_orders_per_minute_symbol", 2.5)]
+        {
+            out.clear();
+            book.on_control(&set(limit, value), &symbols, &mut out);
+            let [e] = &events(&out, RiskEventKind::Limit)[..] else { panic!("{out:?}") };
+            assert!(e.rule == "set_limit" && e.detail.starts_with("refused: "), "{e:?}");
+        }
+        assert_eq!(book.params.limit("max_position_pct"), RiskParams::default().limit("max_position_pct"));
     }
 
     #[test]

@@ -149,6 +149,74 @@ fn positive(key: &str, v: f64) -> Result<(), String> {
 }
 
 impl RiskParams {
+    /// The limits a control command may change while a job runs.
+    pub const SETTABLE: [&'static str; 13] = [
+        "position_pct",
+        "max_position_pct",
+        "max_gross_exposure_pct",
+        "max_order_notional",
+        "price_band_pct",
+        "daily_loss_pct",
+        "weekly_loss_pct",
+        "max_drawdown_pct",
+        "entry_threshold",
+        "exit_threshold",
+        "max_orders_per_minute_symbol",
+        "max_orders_per_minute_account",
+        "stale_after_s",
+    ];
+
+    /// The field of a settable limit.
+    fn limit_field(&mut self, limit: &str) -> Option<LimitField<'_>> {
+        Some(match limit {
+            "position_pct" => LimitField::Real(&mut self.position_pct),
+            "max_position_pct" => LimitField::Real(&mut self.max_position_pct),
+            "max_gross_exposure_pct" => LimitField::Real(&mut self.max_gross_exposure_pct),
+            "max_order_notional" => LimitField::Real(&mut self.max_order_notional),
+            "price_band_pct" => LimitField::Real(&mut self.price_band_pct),
+            "daily_loss_pct" => LimitField::Real(&mut self.daily_loss_pct),
+            "weekly_loss_pct" => LimitField::Real(&mut self.weekly_loss_pct),
+            "max_drawdown_pct" => LimitField::Real(&mut self.max_drawdown_pct),
+            "entry_threshold" => LimitField::Real(&mut self.entry_threshold),
+            "exit_threshold" => LimitField::Real(&mut self.exit_threshold),
+            "max_orders_per_minute_symbol" => LimitField::Count(&mut self.max_orders_per_minute_symbol),
+            "max_orders_per_minute_account" => LimitField::Count(&mut self.max_orders_per_minute_account),
+            "stale_after_s" => LimitField::Real(&mut self.stale_after_s),
+            _ => return None,
+        })
+    }
+
+    /// The current value of a settable limit.
+    pub fn limit(&self, limit: &str) -> Option<f64> {
+        match self.clone().limit_field(limit)? {
+            LimitField::Real(v) => Some(*v),
+            LimitField::Count(n) => Some(*n as f64),
+        }
+    }
+
+    /// These limits with `limit` set to `value`, checked as a config would be; the error names
+    /// the limit and the reason.
+    pub fn with_limit(&self, limit: &str, value: f64) -> Result<RiskParams, String> {
+        let mut next = self.clone();
+        match next.limit_field(limit) {
+            Some(LimitField::Real(v)) => *v = value,
+            Some(LimitField::Count(n)) => {
+                if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 1e9) {
+                    return Err(format!("risk.{limit} must be a whole number of orders, got {value}"));
+                }
+                *n = value as usize;
+            }
+            None => {
+                return Err(format!(
+                    "`{limit}` is not a limit that can be changed while running (one of: {})",
+                    Self::SETTABLE.join(", ")
+                ));
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.account.is_empty() {
             return Err("risk.account must not be empty".into());
@@ -284,6 +352,12 @@ impl RiskParams {
             }
         }
     }
+}
+
+/// A limit's field, by its kind.
+enum LimitField<'a> {
+    Real(&'a mut f64),
+    Count(&'a mut usize),
 }
 
 #[cfg(test)]
