@@ -189,6 +189,9 @@ pub struct SourceStats {
 #[derive(Debug, Default)]
 pub struct EpochWallClock {
     seen: std::sync::Mutex<std::collections::VecDeque<(u64, Instant)>>,
+    /// The newest epoch noted (plus one; 0 before any), so that an epoch already noted costs
+    /// an atomic read and no lock.
+    newest: AtomicU64,
 }
 
 /// Epochs an [`EpochWallClock`] remembers.
@@ -197,6 +200,10 @@ const EPOCHS_REMEMBERED: usize = 65_536;
 impl EpochWallClock {
     /// Notes `epoch` if it is newer than every epoch noted so far (once per new epoch).
     pub fn note(&self, epoch: u64) {
+        if epoch < self.newest.load(Ordering::Relaxed) {
+            return;
+        }
+        self.newest.fetch_max(epoch.saturating_add(1), Ordering::Relaxed);
         if let Ok(mut seen) = self.seen.lock()
             && seen.back().is_none_or(|(last, _)| epoch > *last)
         {

@@ -24,6 +24,20 @@ pub struct SteadyTicks {
     pub per_read: usize,
 }
 
+impl SteadyTicks {
+    /// A source policy matching these ticks: one epoch per tick, no lateness, one read a batch.
+    pub fn policy(&self) -> crate::source::SourcePolicy {
+        crate::source::SourcePolicy {
+            clock: crate::EpochClock::new(self.step),
+            allowed_lateness: 0,
+            max_ahead: i64::MAX / 4,
+            batch: self.per_read,
+            idle_poll: std::time::Duration::from_millis(1),
+            idle_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
 impl crate::source::EventReader<crate::Tick> for SteadyTicks {
     fn read(
         &mut self,

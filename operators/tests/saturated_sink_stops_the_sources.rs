@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
+use tradeflow_operators::Tick;
 use tradeflow_operators::sink::{RecordSink, Sink, SinkErrors, SinkProgress};
-use tradeflow_operators::source::{Pace, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::source::{Pace, SourceStats, ingest};
 use tradeflow_operators::testing::SteadyTicks;
-use tradeflow_operators::{EpochClock, Tick};
 
 /// Holds every row while the store is "down"; at most `bound` rows, then saturated.
 struct Stuck {
@@ -51,27 +51,14 @@ impl RecordSink<Tick> for Stuck {
 fn a_saturated_sink_stops_the_sources_until_it_drains() {
     timely::execute_directly(|worker| {
         let stats = Arc::new(SourceStats::default());
-        let policy = SourcePolicy {
-            clock: EpochClock::new(10),
-            allowed_lateness: 0,
-            max_ahead: i64::MAX / 4,
-            batch: 7,
-            idle_poll: Duration::from_millis(1),
-            idle_timeout: Duration::from_secs(1),
-        };
+        let ticks = SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 };
+        let policy = ticks.policy();
         let pace = Pace::new(ProbeHandle::new(), 5);
         let (held, down) = (Rc::new(RefCell::new(Vec::new())), Rc::new(Cell::new(true)));
         let progress = Arc::new(SinkProgress::default());
         let errors = SinkErrors::default();
         worker.dataflow::<u64, _, _>(|scope| {
-            let (ticks, _dead) = ingest(
-                scope,
-                "ticks",
-                SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 },
-                policy,
-                Some(pace.clone()),
-                Arc::clone(&stats),
-            );
+            let (ticks, _dead) = ingest(scope, "ticks", ticks, policy, Some(pace.clone()), Arc::clone(&stats));
             pace.sinks.borrow_mut().push(Arc::clone(&progress));
             let sink = Stuck { held: Rc::clone(&held), down: Rc::clone(&down), bound: 100, frontier: 0 };
             ticks.sink("stuck", Box::new(sink), Arc::clone(&errors), Arc::clone(&progress));

@@ -5,15 +5,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
-use tradeflow_operators::source::{Pace, SourcePolicy, SourceStats, ingest};
+use tradeflow_operators::Tick;
+use tradeflow_operators::source::{Pace, SourceStats, ingest};
 use tradeflow_operators::testing::SteadyTicks;
-use tradeflow_operators::{EpochClock, Tick};
 
 #[test]
 fn source_waits_for_the_slowest_sink() {
@@ -21,27 +20,14 @@ fn source_waits_for_the_slowest_sink() {
         let stats = Arc::new(SourceStats::default());
         let probe = ProbeHandle::new();
         let gate: Rc<RefCell<Option<timely::dataflow::operators::Capability<u64>>>> = Rc::default();
-        let policy = SourcePolicy {
-            clock: EpochClock::new(10),
-            allowed_lateness: 0,
-            max_ahead: i64::MAX / 4,
-            batch: 7,
-            idle_poll: Duration::from_millis(1),
-            idle_timeout: Duration::from_secs(1),
-        };
+        let ticks = SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 };
+        let policy = ticks.policy();
         let gate_in = Rc::clone(&gate);
         let gate_activator: Rc<RefCell<Option<timely::scheduling::Activator>>> = Rc::default();
         let activator_in = Rc::clone(&gate_activator);
         let pace = Pace::new(probe.clone(), 5);
         worker.dataflow::<u64, _, _>(|scope| {
-            let (ticks, _dead) = ingest(
-                scope,
-                "ticks",
-                SteadyTicks { next: 0, step: 10, count: 1000, per_read: 7 },
-                policy,
-                Some(pace),
-                Arc::clone(&stats),
-            );
+            let (ticks, _dead) = ingest(scope, "ticks", ticks, policy, Some(pace), Arc::clone(&stats));
             // A slow sink: holds the frontier at 0 until the test opens the gate.
             ticks
                 .unary::<timely::container::CapacityContainerBuilder<Vec<Tick>>, _, _, _>(
