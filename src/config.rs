@@ -10,12 +10,12 @@ use tradeflow_dataflows::TradingParams;
 use tradeflow_operators::broker::BrokerParams;
 use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::risk::RiskParams;
-use tradeflow_operators::sentiment::Lexicon;
 use tradeflow_operators::strategy::{StrategyParams, VolatilitySource};
 use tradeflow_operators::{Command, Control, EpochClock, SECOND, SymbolTable, Ts};
 
 use crate::connectors::questdb::QuestDbConfig;
 use crate::connectors::simulator::SimulatorConfig;
+use crate::sentiment::SentimentSection;
 use crate::timefmt::parse_ts;
 
 /// A config that could not be accepted: where, and why.
@@ -216,21 +216,6 @@ impl Default for IndicatorsSection {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SentimentSection {
-    /// The sentiment model; `lexicon` is built in.
-    pub model: String,
-    /// Repeats of a news id within this many seconds are dropped.
-    pub dedupe_window_s: f64,
-}
-
-impl Default for SentimentSection {
-    fn default() -> Self {
-        SentimentSection { model: "lexicon".into(), dedupe_window_s: 86_400.0 }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlEntry {
     pub ts: TimeText,
@@ -419,13 +404,7 @@ impl JobConfig {
             .then(|| VolatilitySource { column: self.risk.vol_column.clone(), bars_per_year: self.risk.bars_per_year });
         let strategy = self.strategy.resolve(&indicators, volatility.as_ref())?;
         self.broker.validate()?;
-        if self.sentiment.model != "lexicon" {
-            return Err(format!(
-                "sentiment.model = \"{}\" is not available: this build has the `lexicon` model",
-                self.sentiment.model
-            ));
-        }
-        within("sentiment.dedupe_window_s", self.sentiment.dedupe_window_s, 30.0 * 86_400.0)?;
+        let (news, strategist) = crate::sentiment::plan(&self.sentiment, &symbols)?;
         let control = self
             .control
             .iter()
@@ -457,8 +436,8 @@ impl JobConfig {
             strategy: Arc::new(strategy),
             risk: Arc::new(self.risk.clone()),
             broker: self.broker.clone(),
-            lexicon: Arc::new(Lexicon::default()),
-            news_dedupe_window: (self.sentiment.dedupe_window_s * SECOND as f64) as i64,
+            news,
+            strategist,
         };
         Ok(JobPlan {
             name: job.name.clone(),

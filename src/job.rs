@@ -197,6 +197,8 @@ pub struct JobStats {
     pub watch: Watch,
     /// Wall time from the first tick of an epoch read to each order of that epoch sent.
     pub tick_to_order: prometheus::Histogram,
+    /// Calls, tokens, cost and fallbacks of the sentiment and strategist models.
+    pub models: std::sync::OnceLock<Arc<tradeflow_operators::sentiment::ModelMetrics>>,
 }
 
 impl Default for JobStats {
@@ -224,6 +226,7 @@ impl Default for JobStats {
                 "tradeflow_tick_to_order_seconds",
                 "Wall time from the first tick of an epoch read to each order of that epoch sent.",
             ),
+            models: std::sync::OnceLock::new(),
         }
     }
 }
@@ -528,6 +531,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         watch_lag(Kafka { brokers: k.brokers.clone() }, Arc::clone(&shared), Arc::clone(&done));
     }
 
+    let _ = shared.models.set(Arc::clone(&plan.trading.news.metrics));
     let started = Instant::now();
     let plan = Arc::new(plan);
     let worker_plan = Arc::clone(&plan);

@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod job;
 pub mod progress;
 pub mod report;
+pub mod sentiment;
 pub mod server;
 pub mod timefmt;
 pub mod watch;

@@ -58,6 +58,21 @@ enum Command {
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
     },
+    /// Score a file of articles (CSV or JSONL: id, ts, headline, body, symbols) with a sentiment backend.
+    Sentiment {
+        /// Articles: CSV, or JSONL (`.jsonl`).
+        #[arg(long)]
+        input: PathBuf,
+        /// One row per (article, symbol): CSV, or JSONL (`.jsonl`).
+        #[arg(long)]
+        output: PathBuf,
+        /// A job config whose `[sentiment]` section configures the backends (default: the lexicon).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The backend to use instead of the config's `sentiment.backend` (`lexicon`, `router`, or a backend's name).
+        #[arg(long)]
+        backend: Option<String>,
+    },
     /// Compute indicators for every bar of a CSV or Parquet file (columns ts,symbol,open,high,low,close,volume).
     Indicators {
         /// Bars: CSV or Parquet, several symbols may be interleaved.
@@ -380,6 +395,29 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Sentiment { input, output, config, backend } => {
+            match tradeflow::commands::sentiment::run(&input, &output, config.as_deref(), backend.as_deref()) {
+                Ok(s) => {
+                    let models: Vec<String> = s.by_model.iter().map(|(m, n)| format!("{m} {n}")).collect();
+                    println!(
+                        "{}: {} articles ({} skipped), {} rows in {:.2} s ({:.0} articles/s), cost ${:.6}; rows by model: {}",
+                        output.display(),
+                        s.articles,
+                        s.rejected,
+                        s.rows,
+                        s.seconds,
+                        s.articles as f64 / s.seconds.max(1e-9),
+                        s.cost_usd,
+                        models.join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Indicators { input, output, set } => {
             match tradeflow::commands::indicators::run(&input, &output, set.as_deref()) {
                 Ok((bars, columns)) => {

@@ -49,7 +49,31 @@ fn config_errors_name_the_file_key_and_reason() {
         (good.replace("kind = \"files\"", "kind = \"ftp\""), "unknown variant `ftp`"),
         (format!("{good}\n[indicators]\nset = [\"ema_0\"]\n"), "indicators.set: indicator `ema_0`"),
         (format!("{good}\n[broker]\nfee_bps = -1\n"), "broker.fee_bps must be between 0 and 10000"),
-        (format!("{good}\n[sentiment]\nmodel = \"gpt\"\n"), "sentiment.model = \"gpt\" is not available"),
+        (format!("{good}\n[sentiment]\nmodel = \"gpt\"\n"), "sentiment.backend: no backend is named \"gpt\""),
+        (
+            format!(
+                "{good}\n[sentiment]\nbackend = \"m\"\n[[sentiment.backends]]\nname = \"m\"\nbase_url = \"127.0.0.1:8080\"\nmodel = \"x\"\n"
+            ),
+            "sentiment.backends[0] (m).base_url must start with http:// or https://",
+        ),
+        (
+            format!(
+                "{good}\n[[sentiment.backends]]\nname = \"m\"\nbase_url = \"http://h\"\nmodel = \"x\"\nprompt = \"rate these\"\n"
+            ),
+            "sentiment.backends[0] (m).prompt must contain {articles} and {keys}",
+        ),
+        (
+            format!(
+                "{good}\n[[sentiment.backends]]\nname = \"m\"\nbase_url = \"http://h\"\nmodel = \"x\"\napi_key_env = \"TRADEFLOW_UNSET_KEY\"\n"
+            ),
+            "api_key_env names TRADEFLOW_UNSET_KEY, which is not set",
+        ),
+        (
+            format!(
+                "{good}\n[[sentiment.backends]]\nname = \"m\"\nbase_url = \"http://h\"\nmodel = \"x\"\n[sentiment.strategist]\nbackend = \"m\"\ndaily_budget_usd = -1\n"
+            ),
+            "sentiment.strategist.daily_budget_usd must be 0 or more",
+        ),
         (good.replace("[job]", "[job\n"), "TOML parse error"),
     ];
     for (text, want) in cases {

@@ -5,4 +5,4 @@
 
 pub mod trading;
 
-pub use trading::{TradingInputs, TradingOutputs, TradingParams, trading_graph};
+pub use trading::{StrategistSetup, TradingInputs, TradingOutputs, TradingParams, trading_graph};

@@ -3,11 +3,11 @@
 //!
 //! ```text
 //! ticks ─► bars 1s ─► bars 1m ─► indicators ─┐
-//! news  ─► dedupe + sentiment ───────────────┴► signals ─┐
-//! control ───────────────────────────────────────────────┤
-//! bars 1s (trade prices) ────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
-//!              fills, expiries (feedback, +1 epoch) ─────┘     │                      │
-//!                                       ▲────────────────────── audit ────────────────┘
+//! news  ─► dedupe + sentiment (model calls) ─┴► signals ─► strategist (optional) ─┐
+//! control ────────────────────────────────────────────────────────────────────────┤
+//! bars 1s (trade prices) ─────────────────────────────────────────────────────────┼► risk book ─► orders ─► paper broker ◄─ ticks
+//!              fills, expiries (feedback, +1 epoch) ──────────────────────────────┘     │                      │
+//!                                                ▲────────────────────────────────────── audit ────────────────┘
 //! fills ⋈ positions (differential, by account and symbol) ─► reconciliation risk events
 //! ```
 
@@ -18,15 +18,17 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 
 use tradeflow_operators::broker::{BrokerParams, Execute, Execution};
+use tradeflow_operators::call::CallLimits;
 use tradeflow_operators::indicate::Indicate;
 use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::reconcile::Reconcile;
 use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
-use tradeflow_operators::sentiment::{Lexicon, ScoreNews};
+use tradeflow_operators::sentiment::{NewsScoring, ScoreNews};
+use tradeflow_operators::strategy::strategist::{Escalation, EscalationRules, ReviewSignals, StrategistModel};
 use tradeflow_operators::strategy::{Signals, Strategy};
 use tradeflow_operators::{
     Audit, Bar, Bars, Control, EpochClock, Expiry, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position, RiskEvent,
-    SECOND, Sentiment, Signal, SymbolTable, Tick, Ts,
+    SECOND, Sentiment, Signal, SymbolTable, Tick,
 };
 
 /// Everything the graph needs to know, resolved and validated by the caller.
@@ -38,9 +40,18 @@ pub struct TradingParams {
     pub strategy: Arc<Strategy>,
     pub risk: Arc<RiskParams>,
     pub broker: BrokerParams,
-    pub lexicon: Arc<Lexicon>,
-    /// Repeats of a news id within this much event time are dropped.
-    pub news_dedupe_window: Ts,
+    /// The news model, its fallback and limits, and the runtime its calls run on.
+    pub news: NewsScoring,
+    /// The stronger model the decisions that matter are escalated to, if any.
+    pub strategist: Option<StrategistSetup>,
+}
+
+/// The strategist model and when to ask it.
+#[derive(Clone)]
+pub struct StrategistSetup {
+    pub model: Arc<dyn StrategistModel>,
+    pub rules: EscalationRules,
+    pub limits: CallLimits,
 }
 
 /// The graph's inputs.
@@ -76,8 +87,23 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let bars_1s = ticks.clone().bars(SECOND, clock);
     let bars_1m = bars_1s.clone().bars(MINUTE, clock);
     let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
-    let sentiment = news.sentiment(Arc::clone(&params.lexicon), Arc::clone(&params.symbols), params.news_dedupe_window);
+    let sentiment = news.sentiment(params.news.clone());
     let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy));
+    let (signals, reviews) = match &params.strategist {
+        Some(setup) => {
+            let escalation = Escalation::new(setup.rules.clone(), Arc::clone(&params.risk));
+            let (signals, reviews) = signals.review(
+                Arc::clone(&setup.model),
+                escalation,
+                Arc::clone(&params.symbols),
+                params.risk.account.clone(),
+                params.news.runtime.clone(),
+                setup.limits,
+            );
+            (signals, Some(reviews))
+        }
+        None => (signals, None),
+    };
 
     // The broker's reports return to the book one epoch after the broker made them.
     let (report_loop, reported) = scope.feedback::<Vec<Execution>>(1);
@@ -116,7 +142,10 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         expiries,
         positions: risk.positions,
         pnl: risk.pnl,
-        risk_events: risk.events.concat(breaks),
+        risk_events: match reviews {
+            Some(reviews) => risk.events.concat(breaks).concat(reviews),
+            None => risk.events.concat(breaks),
+        },
         audit: risk.audit,
     }
 }

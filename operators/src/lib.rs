@@ -7,6 +7,7 @@
 
 pub mod bars;
 pub mod broker;
+pub mod call;
 pub mod event;
 pub mod indicate;
 pub mod indicators;

@@ -5,3 +5,4 @@ pub mod client;
 pub mod indicators;
 pub mod kafka;
 pub mod questdb;
+pub mod sentiment;

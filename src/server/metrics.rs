@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use prometheus::proto::{LabelPair, MetricFamily};
-use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{CounterVec, Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::jobs::JobState;
 use crate::job::JobStats;
@@ -142,6 +142,7 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
             drawdown.with_label_values(&[id.as_str(), p.account.as_str()]).set(p.drawdown);
         }
     }
+    model_metrics(&registry, jobs)?;
     let mut families = registry.gather();
     // Histograms live in the jobs (they accumulate): each is collected with its labels added.
     for (id, _name, _state, stats) in jobs {
@@ -155,6 +156,56 @@ pub fn render(jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)]) -> 
     let mut out = Vec::new();
     TextEncoder::new().encode(&families, &mut out).map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// Per model: calls, articles, errors by kind, fallbacks, tokens, cost and latency.
+fn model_metrics(
+    registry: &Registry,
+    jobs: &[(String, String, JobState, std::sync::Arc<JobStats>)],
+) -> Result<(), String> {
+    let float_counter = |name: &str, help: &str| -> Result<CounterVec, String> {
+        let metric = CounterVec::new(Opts::new(name, help), &["job", "model"]).map_err(|e| e.to_string())?;
+        registry.register(Box::new(metric.clone())).map_err(|e| e.to_string())?;
+        Ok(metric)
+    };
+    let calls = counter(registry, "tradeflow_model_calls_total", "Successful calls to a model.", &["job", "model"])?;
+    let articles = counter(registry, "tradeflow_model_articles_total", "Articles a model scored.", &["job", "model"])?;
+    let errors = counter(
+        registry,
+        "tradeflow_model_errors_total",
+        "Failed calls to a model, per kind (transport, status, malformed, timeout, budget).",
+        &["job", "model", "kind"],
+    )?;
+    let fallbacks = counter(
+        registry,
+        "tradeflow_model_fallbacks_total",
+        "Articles another backend or the lexicon answered because this model failed or was unsure.",
+        &["job", "model"],
+    )?;
+    let tokens =
+        counter(registry, "tradeflow_model_tokens_total", "Tokens used, per type.", &["job", "model", "type"])?;
+    let cost = float_counter("tradeflow_model_cost_usd_total", "USD spent at the configured prices.")?;
+    let latency = float_counter(
+        "tradeflow_model_latency_seconds_total",
+        "Wall time of successful calls; divided by the calls, the mean latency.",
+    )?;
+    for (id, _name, _state, stats) in jobs {
+        let Some(models) = stats.models.get() else { continue };
+        for (model, c) in models.snapshot() {
+            let labels = [id.as_str(), model.as_str()];
+            calls.with_label_values(&labels).inc_by(c.calls);
+            articles.with_label_values(&labels).inc_by(c.articles);
+            fallbacks.with_label_values(&labels).inc_by(c.fallbacks);
+            cost.with_label_values(&labels).inc_by(c.cost_usd);
+            latency.with_label_values(&labels).inc_by(c.latency_seconds_sum);
+            tokens.with_label_values(&[id.as_str(), model.as_str(), "prompt"]).inc_by(c.prompt_tokens);
+            tokens.with_label_values(&[id.as_str(), model.as_str(), "completion"]).inc_by(c.completion_tokens);
+            for (kind, n) in &c.errors {
+                errors.with_label_values(&[id.as_str(), model.as_str(), kind]).inc_by(*n);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds `histogram`'s samples with `labels` to the family of its name (made if missing).

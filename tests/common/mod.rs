@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod llama;
 pub mod questdb;
 pub mod server;
 

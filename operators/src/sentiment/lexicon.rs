@@ -4,6 +4,10 @@
 //! lexicon"); no third-party dictionary is bundled.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::model::{Article, ArticleScore, ModelError, SentimentModel};
+use crate::call::BoxFuture;
 
 /// Word scores from -1 to 1. Multi-word phrases are matched as hyphen-free word pairs.
 const WORDS: &[(&str, f64)] = &[
@@ -51,7 +55,8 @@ const WORDS: &[(&str, f64)] = &[
     ("optimistic", 0.5),
     ("bullish", 0.7),
     ("buyback", 0.5),
-    ("dividend", 0.3),
+    // A regular dividend is routine news: weak alone, it tips a sentence already leaning.
+    ("dividend", 0.1),
     ("expands", 0.4),
     ("partnership", 0.4),
     ("acquire", 0.2),
@@ -63,6 +68,33 @@ const WORDS: &[(&str, f64)] = &[
     ("positive", 0.4),
     ("higher", 0.3),
     ("recovery", 0.4),
+    // Curated from the development half of tests/sentiment/headlines.txt (general terms only).
+    ("climb", 0.4),
+    ("climbs", 0.4),
+    ("climbed", 0.4),
+    ("strongest", 0.6),
+    ("improve", 0.4),
+    ("improves", 0.4),
+    ("improved", 0.4),
+    ("advance", 0.3),
+    ("advances", 0.3),
+    ("accelerates", 0.4),
+    ("accelerating", 0.4),
+    ("lift", 0.4),
+    ("lifts", 0.4),
+    ("hike", 0.4),
+    ("hikes", 0.4),
+    ("better", 0.4),
+    ("strengthen", 0.4),
+    ("strengthens", 0.4),
+    ("outperforms", 0.6),
+    ("profitable", 0.5),
+    ("increase", 0.3),
+    ("increases", 0.3),
+    ("increased", 0.3),
+    ("lands", 0.3),
+    ("deal", 0.2),
+    ("high", 0.2),
     // Negative
     ("miss", -0.6),
     ("misses", -0.6),
@@ -126,10 +158,56 @@ const WORDS: &[(&str, f64)] = &[
     ("crashes", -0.9),
     ("selloff", -0.6),
     ("shortfall", -0.5),
+    // Curated from the development half of tests/sentiment/headlines.txt (general terms only).
+    ("fails", -0.6),
+    ("failed", -0.6),
+    ("worst", -0.6),
+    ("slide", -0.4),
+    ("slides", -0.4),
+    ("slid", -0.4),
+    ("stall", -0.6),
+    ("stalls", -0.6),
+    ("stalled", -0.6),
+    ("halted", -0.4),
+    ("suspends", -0.5),
+    ("suspended", -0.5),
+    ("lose", -0.5),
+    ("loses", -0.5),
+    ("lost", -0.5),
+    ("withdraws", -0.4),
+    ("withdrawn", -0.4),
+    ("crunch", -0.5),
+    ("concerns", -0.3),
+    ("shrink", -0.4),
+    ("shrinks", -0.4),
+    ("writedown", -0.5),
+    ("weaken", -0.5),
+    ("weakens", -0.5),
+    ("fades", -0.3),
+    ("bleak", -0.6),
+    ("grim", -0.6),
+    ("sued", -0.5),
+    ("accused", -0.5),
+    ("misleading", -0.4),
+    ("defaults", -0.5),
+    ("slashed", -0.5),
+    ("slashes", -0.5),
+    ("rejected", -0.5),
+    ("retreat", -0.4),
+    ("retreats", -0.4),
+    ("deteriorates", -0.5),
+    ("collapse", -0.8),
+    ("collapses", -0.8),
+    ("block", -0.4),
+    ("blocks", -0.4),
+    ("low", -0.2),
 ];
 
-const NEGATIONS: &[&str] =
-    &["not", "no", "never", "without", "fails", "failed", "isn't", "wasn't", "didn't", "doesn't", "won't"];
+const NEGATIONS: &[&str] = &["not", "no", "never", "without", "isn't", "wasn't", "didn't", "doesn't", "won't"];
+
+/// Words that negate when followed by "to" ("fails to beat") and score as words otherwise
+/// ("launch fails").
+const NEGATING_BEFORE_TO: &[&str] = &["fails", "failed"];
 
 const INTENSIFIERS: &[(&str, f64)] = &[
     ("sharply", 1.5),
@@ -200,14 +278,13 @@ impl Lexicon {
         let mut negate_for = 0u8;
         let mut boost = 1.0;
         let mut lower = String::new();
-        for token in text.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
-            if token.is_empty() {
-                continue;
-            }
+        let mut tokens = text.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|t| !t.is_empty()).peekable();
+        while let Some(token) = tokens.next() {
             lower.clear();
             lower.extend(token.chars().flat_map(char::to_lowercase));
             let word = lower.as_str();
-            if NEGATIONS.contains(&word) || word.ends_with("n't") {
+            let before_to = tokens.peek().is_some_and(|next| next.eq_ignore_ascii_case("to"));
+            if NEGATIONS.contains(&word) || word.ends_with("n't") || (before_to && NEGATING_BEFORE_TO.contains(&word)) {
                 negate_for = 3;
                 continue;
             }
@@ -231,6 +308,40 @@ impl Lexicon {
         let score = sum / (sum * sum + 1.0).sqrt();
         let confidence = if hits == 0 { 0.0 } else { 1.0 - 0.5f64.powi(hits as i32) };
         Scored { score, confidence }
+    }
+}
+
+impl Lexicon {
+    /// Scores one article (headline, then body) for each of its tickers.
+    pub fn score_article(&self, article: &Article) -> ArticleScore {
+        let mut text = String::with_capacity(article.headline.len() + article.body.len() + 2);
+        text.push_str(&article.headline);
+        text.push_str(". ");
+        text.push_str(&article.body);
+        ArticleScore {
+            model: Self::MODEL.to_owned(),
+            per_ticker: article.tickers.iter().map(|t| self.score_for(&text, t)).collect(),
+            cost_usd: 0.0,
+        }
+    }
+}
+
+impl SentimentModel for Lexicon {
+    fn name(&self) -> &str {
+        Self::MODEL
+    }
+
+    fn max_batch(&self) -> usize {
+        usize::MAX
+    }
+
+    fn score_now(&self, articles: &[Article]) -> Option<Vec<ArticleScore>> {
+        Some(articles.iter().map(|a| self.score_article(a)).collect())
+    }
+
+    fn score(&self, articles: Arc<[Article]>) -> BoxFuture<Result<Vec<ArticleScore>, ModelError>> {
+        let scores = articles.iter().map(|a| self.score_article(a)).collect();
+        Box::pin(async move { Ok(scores) })
     }
 }
 

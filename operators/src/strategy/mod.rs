@@ -2,6 +2,7 @@
 //! the operator that drives them.
 
 mod rules;
+pub mod strategist;
 
 pub use rules::{CrossoverParams, EnsembleColumns, EnsembleParams, Verdict, ZscoreParams};
 

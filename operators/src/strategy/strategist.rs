@@ -1,0 +1,334 @@
+//! Escalating the decisions that matter to a stronger model, under a hard daily budget.
+//!
+//! A signal is escalated when the bar close moved more than `sigma` standard deviations of the
+//! symbol's recent bar returns, or when the position it proposes is above `position_pct` of
+//! equity. The strategist answers with a verdict: approve (the signal's strength scaled by
+//! `size_factor`) or veto (the signal is dropped, so the book keeps what it holds). Before each
+//! call the worst-case cost is reserved against the day's budget (UTC days of event time);
+//! when it does not fit, or the call fails, the rule-based signal goes through unchanged. Every
+//! escalation is recorded as a `strategist` risk event. All signals meet on worker 0, so the
+//! budget is one budget however many workers run.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::vec::Map;
+
+use crate::call::{BoxFuture, Call, CallLimits, CallOut};
+use crate::event::{RiskEvent, RiskEventKind, SECOND, Signal, Symbol, Ts};
+use crate::risk::RiskParams;
+use crate::sentiment::ModelError;
+use crate::symbols::SymbolTable;
+
+const DAY: Ts = 86_400 * SECOND;
+
+/// The stronger model's structured answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub approve: bool,
+    /// From 0 to 1: the share of the proposed size to take.
+    pub size_factor: f64,
+    pub reason: String,
+}
+
+/// What a strategist call returned and cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reviewed {
+    pub verdict: Verdict,
+    pub model: String,
+    pub cost_usd: f64,
+}
+
+/// A model that reviews one decision.
+pub trait StrategistModel: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// The most a call with this prompt can cost (its prompt tokens estimated, its completion
+    /// at the token limit): what the budget reserves before the call.
+    fn worst_case_cost(&self, prompt: &str) -> f64;
+    fn review(&self, prompt: String) -> BoxFuture<Result<Reviewed, ModelError>>;
+}
+
+/// When to escalate, and how much may be spent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EscalationRules {
+    /// A bar return beyond this many standard deviations escalates.
+    pub sigma: f64,
+    /// A proposed position above this share of equity (0.05 = 5%) escalates.
+    pub position_share: f64,
+    /// Bar returns the standard deviation is taken over.
+    pub window: usize,
+    /// Returns needed before the sigma rule applies.
+    pub min_history: usize,
+    pub daily_budget_usd: f64,
+}
+
+/// Why a signal was escalated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    Move { sigmas: f64 },
+    Position { share: f64 },
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trigger::Move { sigmas } => write!(f, "bar move of {sigmas:+.2} sigma"),
+            Trigger::Position { share } => write!(f, "proposed position {:.2}% of equity", share * 100.0),
+        }
+    }
+}
+
+/// The pure part: per-symbol return history and the day's spending.
+#[derive(Debug)]
+pub struct Escalation {
+    rules: EscalationRules,
+    risk: Arc<RiskParams>,
+    closes: HashMap<Symbol, (f64, VecDeque<f64>)>,
+    budget: Budget,
+}
+
+/// A daily budget in USD; reservations are settled at the real cost when the answer comes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    pub daily_usd: f64,
+    pub day: i64,
+    pub spent_usd: f64,
+}
+
+impl Budget {
+    pub fn new(daily_usd: f64) -> Self {
+        Budget { daily_usd, day: i64::MIN, spent_usd: 0.0 }
+    }
+
+    /// Reserves `usd` on the day of `ts` if it fits; the day's spending so far otherwise.
+    pub fn reserve(&mut self, ts: Ts, usd: f64) -> Result<(), f64> {
+        let day = ts.div_euclid(DAY);
+        if day != self.day {
+            (self.day, self.spent_usd) = (day, 0.0);
+        }
+        if self.spent_usd + usd > self.daily_usd {
+            return Err(self.spent_usd);
+        }
+        self.spent_usd += usd;
+        Ok(())
+    }
+
+    /// Replaces a reservation made on the day of `ts` by what the call really cost.
+    pub fn settle(&mut self, ts: Ts, reserved: f64, actual: f64) {
+        if ts.div_euclid(DAY) == self.day {
+            self.spent_usd = (self.spent_usd - reserved + actual).max(0.0);
+        }
+    }
+}
+
+impl Escalation {
+    pub fn new(rules: EscalationRules, risk: Arc<RiskParams>) -> Self {
+        let budget = Budget::new(rules.daily_budget_usd);
+        Escalation { rules, risk, closes: HashMap::new(), budget }
+    }
+
+    /// Takes in the signal's bar close and says whether the signal must be escalated.
+    pub fn observe(&mut self, signal: &Signal) -> Option<Trigger> {
+        let (last, returns) = self.closes.entry(signal.symbol).or_insert((f64::NAN, VecDeque::new()));
+        let mut trigger = None;
+        if last.is_finite() && *last > 0.0 && signal.price.is_finite() && signal.price > 0.0 {
+            let r = (signal.price / *last).ln();
+            if returns.len() >= self.rules.min_history.max(2) {
+                let n = returns.len() as f64;
+                let mean = returns.iter().sum::<f64>() / n;
+                let var = returns.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                let sigmas = (r - mean) / var.sqrt();
+                if var > 0.0 && sigmas.abs() > self.rules.sigma {
+                    trigger = Some(Trigger::Move { sigmas });
+                }
+            }
+            returns.push_back(r);
+            if returns.len() > self.rules.window.max(2) {
+                returns.pop_front();
+            }
+        }
+        *last = signal.price;
+        if trigger.is_none() {
+            let (share, _) = self.risk.size_fraction(signal.strength, signal.confidence, signal.volatility);
+            if share > self.rules.position_share && signal.strength.abs() >= self.risk.entry_threshold {
+                trigger = Some(Trigger::Position { share });
+            }
+        }
+        trigger
+    }
+
+    pub fn budget(&mut self) -> &mut Budget {
+        &mut self.budget
+    }
+}
+
+/// The question put to the strategist about one signal.
+pub fn prompt(signal: &Signal, ticker: &str, trigger: &Trigger) -> String {
+    format!(
+        "You review trading decisions. Ticker {ticker}, price {:.4}, the rule-based strategy proposes \
+         strength {:+.3} (-1 full short .. 1 full long), confidence {:.2}. Escalated because: {trigger}. \
+         Reasons: {}. Inputs: {}. Answer with one JSON object: \"approve\" (true or false), \
+         \"size_factor\" (0 to 1, the share of the proposed size to take) and \"reason\" (one sentence).",
+        signal.price, signal.strength, signal.confidence, signal.reasons, signal.inputs
+    )
+}
+
+/// Extension trait for the strategist review.
+pub trait ReviewSignals<'scope> {
+    /// Passes signals through, escalating those that matter to `model`; returns the signals
+    /// (approved, scaled or unchanged; vetoed ones dropped) and a risk event per escalation.
+    fn review(
+        self,
+        model: Arc<dyn StrategistModel>,
+        escalation: Escalation,
+        symbols: Arc<SymbolTable>,
+        account: String,
+        runtime: tokio::runtime::Handle,
+        limits: CallLimits,
+    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>);
+}
+
+#[derive(Clone)]
+enum Out {
+    Signal(Signal),
+    Event(RiskEvent),
+}
+
+impl Out {
+    fn key(&self) -> (Ts, u32, u8) {
+        match self {
+            Out::Event(e) => (e.ts, e.symbol.map_or(0, |s| s.0), 0),
+            Out::Signal(s) => (s.ts, s.symbol.0, 1),
+        }
+    }
+}
+
+impl<'scope> ReviewSignals<'scope> for StreamVec<'scope, u64, Signal> {
+    fn review(
+        self,
+        model: Arc<dyn StrategistModel>,
+        escalation: Escalation,
+        symbols: Arc<SymbolTable>,
+        account: String,
+        runtime: tokio::runtime::Handle,
+        limits: CallLimits,
+    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>) {
+        let state = Arc::new(Mutex::new(escalation));
+        let reviewed = self.call_out(
+            "Strategist",
+            Exchange::new(|_: &Signal| 0),
+            runtime,
+            limits,
+            move |_epoch, mut signals: Vec<Signal>| {
+                signals.sort_by_key(|s| (s.ts, s.symbol));
+                let mut calls = Vec::new();
+                let mut passed = Vec::new();
+                let mut state_now = state.lock().unwrap_or_else(|p| p.into_inner());
+                for signal in signals {
+                    let Some(trigger) = state_now.observe(&signal) else {
+                        passed.push(Out::Signal(signal));
+                        continue;
+                    };
+                    let ticker = symbols.name(signal.symbol).to_owned();
+                    let question = prompt(&signal, &ticker, &trigger);
+                    let reserve = model.worst_case_cost(&question);
+                    let event = |rule: &str, detail: String| RiskEvent {
+                        ts: signal.ts,
+                        account: account.clone(),
+                        kind: RiskEventKind::Strategist,
+                        rule: rule.to_owned(),
+                        symbol: Some(signal.symbol),
+                        detail,
+                    };
+                    let daily = state_now.rules.daily_budget_usd;
+                    if let Err(spent) = state_now.budget().reserve(signal.ts, reserve) {
+                        let detail = format!(
+                            "{trigger}; budget spent: ${spent:.4} of ${daily:.2} today, the call would reserve \
+                             ${reserve:.4}; the rule-based signal stands"
+                        );
+                        passed.push(Out::Event(event("budget_exhausted", detail)));
+                        passed.push(Out::Signal(signal));
+                        continue;
+                    }
+                    let failed = event("failed", String::new());
+                    let call = model.review(question);
+                    let state = Arc::clone(&state);
+                    let started = Instant::now();
+                    let timed_out = {
+                        let (signal, state, mut event) = (signal.clone(), Arc::clone(&state), failed.clone());
+                        let trigger = trigger.to_string();
+                        move || {
+                            state.lock().unwrap_or_else(|p| p.into_inner()).budget().settle(signal.ts, reserve, 0.0);
+                            event.detail = format!("{trigger}; no answer in time; the rule-based signal stands");
+                            vec![Out::Event(event), Out::Signal(signal)]
+                        }
+                    };
+                    let future = Box::pin(async move {
+                        let answer = call.await;
+                        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+                        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                        let cost = answer.as_ref().map_or(0.0, |r| r.cost_usd);
+                        state.budget().settle(signal.ts, reserve, cost);
+                        let spent = state.budget().spent_usd;
+                        drop(state);
+                        match answer {
+                            Err(e) => {
+                                let mut ev = failed;
+                                ev.detail = format!("{trigger}; {e}; the rule-based signal stands");
+                                vec![Out::Event(ev), Out::Signal(signal)]
+                            }
+                            Ok(r) => {
+                                let factor = r.verdict.size_factor.clamp(0.0, 1.0);
+                                let outcome = match (r.verdict.approve, factor) {
+                                    (false, _) => "vetoed",
+                                    (true, f) if f < 1.0 => "reduced",
+                                    _ => "approved",
+                                };
+                                let mut ev = failed;
+                                ev.rule = outcome.to_owned();
+                                ev.detail = format!(
+                                    "{trigger}; {} says {outcome} x{factor:.2}: {}; cost ${:.6}, spent ${spent:.4} \
+                                     today; {latency_ms:.0} ms",
+                                    r.model, r.verdict.reason, r.cost_usd
+                                );
+                                let mut out = vec![Out::Event(ev)];
+                                if r.verdict.approve {
+                                    let mut signal = signal;
+                                    signal.strength *= factor;
+                                    signal.reasons = format!("{}; strategist {outcome} x{factor:.2}", signal.reasons);
+                                    out.push(Out::Signal(signal));
+                                }
+                                out
+                            }
+                        }
+                    });
+                    calls.push(Call::Pending { future, on_timeout: Box::new(timed_out) });
+                }
+                calls.push(Call::Ready(passed));
+                calls
+            },
+            |a: &Out, b: &Out| a.key().cmp(&b.key()),
+        );
+        let events = reviewed.clone().flat_map(|o| if let Out::Event(e) = o { Some(e) } else { None });
+        let signals = reviewed.flat_map(|o| if let Out::Signal(s) = o { Some(s) } else { None });
+        (signals, events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_refuses_what_does_not_fit_and_resets_each_day() {
+        let mut budget = Budget::new(1.0);
+        assert_eq!(budget.reserve(10, 0.6), Ok(()));
+        assert_eq!(budget.reserve(20, 0.6), Err(0.6), "0.6 + 0.6 > 1.0");
+        budget.settle(10, 0.6, 0.1);
+        assert_eq!(budget.reserve(20, 0.6), Ok(()), "the real cost freed the rest");
+        assert_eq!(budget.reserve(DAY + 1, 1.0), Ok(()), "a new day");
+    }
+}
