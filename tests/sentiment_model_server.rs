@@ -166,26 +166,63 @@ fn the_strategist_gets_a_structured_verdict_and_its_cost() {
     assert!(strategist.worst_case_cost(prompt) >= reviewed.cost_usd, "the reservation covers the real cost");
 }
 
+/// Runs the demo config after `edit`, pointed at `server` and shortened to 30 minutes of 5
+/// symbols; returns the run's folder (inside `dir`).
+fn run_demo(server: &LlamaServer, dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml")).unwrap();
+    let config = edit(demo)
+        .replace("http://127.0.0.1:8080/v1", &server.base_url())
+        .replacen("duration_s = 23400", "duration_s = 1800", 1)
+        .replacen("symbols = 50", "symbols = 5", 1);
+    let path = dir.join("demo.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = dir.join("run");
+    let output = common::run_job(&path, &out, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    out
+}
+
 #[test]
 fn the_demo_switches_to_the_local_model_with_one_line() {
     let _serial = common::llama::serial();
     let server = LlamaServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml")).unwrap();
-    let switched = demo.replacen("backend = \"lexicon\"", "backend = \"local\"", 1);
-    assert_ne!(switched, demo, "the demo has the one line to change");
-    // The test's server listens elsewhere than the demo's 8080, and the session is shortened.
-    let config = switched
-        .replace("http://127.0.0.1:8080/v1", &server.base_url())
-        .replacen("duration_s = 23400", "duration_s = 1800", 1)
-        .replacen("symbols = 50", "symbols = 5", 1);
-    let path = dir.path().join("demo.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = dir.path().join("run");
-    let output = common::run_job(&path, &out, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let sentiment = common::Table::read(&out, "sentiment");
-    let models = sentiment.text("model");
+    let out = run_demo(&server, dir.path(), |demo| {
+        let switched = demo.replacen("backend = \"lexicon\"", "backend = \"local\"", 1);
+        assert_ne!(switched, demo, "the demo has the one line to change");
+        switched
+    });
+    let models = common::Table::read(&out, "sentiment").text("model");
     assert!(!models.is_empty(), "the session had news");
     assert!(models.iter().all(|m| m == "local"), "{models:?}");
+}
+
+#[test]
+fn the_strategist_reviews_a_session_within_its_daily_budget() {
+    let _serial = common::llama::serial();
+    let server = LlamaServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // The lexicon scores the news; the local model is the strategist, priced so that half a
+    // cent buys a few verdicts.
+    let out = run_demo(&server, dir.path(), |demo| {
+        demo.replacen("concurrency = 4", "concurrency = 4\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 2.0", 1)
+            + "\n[sentiment.strategist]\nbackend = \"local\"\nposition_pct = 0.5\ndaily_budget_usd = 0.005\n"
+    });
+    let events = common::Table::read(&out, "risk_events");
+    let reviews: Vec<(String, String)> = events
+        .text("kind")
+        .into_iter()
+        .zip(events.text("rule").into_iter().zip(events.text("detail")))
+        .filter(|(kind, _)| kind == "strategist")
+        .map(|(_, pair)| pair)
+        .collect();
+    let answered =
+        reviews.iter().filter(|(rule, _)| matches!(rule.as_str(), "approved" | "reduced" | "vetoed")).count();
+    let refused = reviews.iter().filter(|(rule, _)| rule == "budget_exhausted").count();
+    assert!(answered >= 1 && refused >= 1, "verdicts until the budget ran out, then refusals: {reviews:#?}");
+    for (rule, detail) in &reviews {
+        if rule == "budget_exhausted" {
+            assert!(detail.contains("of $0.0050 today") && detail.contains("the rule-based signal stands"), "{detail}");
+        }
+    }
 }

@@ -213,7 +213,7 @@ fn the_strategist_stops_calling_when_the_daily_budget_is_spent() {
     // their reservations (0.8) or not (1.0); either way it is within the budget.
     let detail = &events[2].detail;
     assert!(
-        detail.contains("budget spent: $0.8000 of $1.00") || detail.contains("budget spent: $1.0000 of $1.00"),
+        detail.contains("budget spent: $0.8000 of $1.0000") || detail.contains("budget spent: $1.0000 of $1.0000"),
         "{detail}"
     );
     let strengths: Vec<f64> = signals.iter().map(|s| s.strength).collect();

@@ -246,7 +246,7 @@ impl<'scope> ReviewSignals<'scope> for StreamVec<'scope, u64, Signal> {
                     let daily = state_now.rules.daily_budget_usd;
                     if let Err(spent) = state_now.budget().reserve(signal.ts, reserve) {
                         let detail = format!(
-                            "{trigger}; budget spent: ${spent:.4} of ${daily:.2} today, the call would reserve \
+                            "{trigger}; budget spent: ${spent:.4} of ${daily:.4} today, the call would reserve \
                              ${reserve:.4}; the rule-based signal stands"
                         );
                         passed.push(Out::Event(event("budget_exhausted", detail)));
