@@ -94,6 +94,8 @@ pub struct RunSummary {
     pub parquet: bool,
     pub initial_cash: f64,
     pub final_pnl: Option<Pnl>,
+    /// Calls, tokens, cost and fallbacks per language model (none for the lexicon alone).
+    pub models: BTreeMap<String, tradeflow_operators::sentiment::model::ModelCounters>,
 }
 
 fn prepare_output(dir: &Path) -> anyhow::Result<()> {
@@ -702,6 +704,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         parquet: plan.parquet,
         initial_cash: plan.trading.risk.initial_cash,
         final_pnl: shared.last_pnl.lock().ok().and_then(|p| p.clone()),
+        models: plan.trading.news.metrics.snapshot(),
     };
     tracing::info!(wall_s, ticks, ticks_per_s = summary.ticks_per_s, "finished");
     let manifest = serde_json::to_string_pretty(&summary).context("writing the run summary")?;

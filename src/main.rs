@@ -286,6 +286,18 @@ fn print_summary(s: &RunSummary) {
     if s.questdb_rejected > 0 {
         println!("  questdb      {:>12}  rows refused (see questdb_rejects/)", s.questdb_rejected);
     }
+    for (model, c) in &s.models {
+        let errors: u64 = c.errors.values().sum();
+        println!(
+            "  model        {model}: {} calls ({} articles), {errors} errors, {} fallbacks, {} tokens, ${:.6}, {:.2} s mean",
+            c.calls,
+            c.articles,
+            c.fallbacks,
+            c.prompt_tokens + c.completion_tokens,
+            c.cost_usd,
+            c.latency_seconds_sum / c.calls.max(1) as f64
+        );
+    }
     println!("  output       {}", s.output_dir.display());
     println!(
         "summary: {} ticks, {} orders, {} fills, {} dead letters, P&L {:+.2}, {:.2} s wall, {:.0} ticks/s",

@@ -167,8 +167,12 @@ fn the_strategist_gets_a_structured_verdict_and_its_cost() {
 }
 
 /// Runs the demo config after `edit`, pointed at `server` and shortened to 30 minutes of 5
-/// symbols; returns the run's folder (inside `dir`).
-fn run_demo(server: &LlamaServer, dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+/// symbols; returns the run's folder (inside `dir`) and its summary.
+fn run_demo(
+    server: &LlamaServer,
+    dir: &std::path::Path,
+    edit: impl FnOnce(String) -> String,
+) -> (std::path::PathBuf, String) {
     let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml")).unwrap();
     let config = edit(demo)
         .replace("http://127.0.0.1:8080/v1", &server.base_url())
@@ -179,7 +183,7 @@ fn run_demo(server: &LlamaServer, dir: &std::path::Path, edit: impl FnOnce(Strin
     let out = dir.join("run");
     let output = common::run_job(&path, &out, &[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    out
+    (out, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[test]
@@ -187,7 +191,7 @@ fn the_demo_switches_to_the_local_model_with_one_line() {
     let _serial = common::llama::serial();
     let server = LlamaServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = run_demo(&server, dir.path(), |demo| {
+    let (out, summary) = run_demo(&server, dir.path(), |demo| {
         let switched = demo.replacen("backend = \"lexicon\"", "backend = \"local\"", 1);
         assert_ne!(switched, demo, "the demo has the one line to change");
         switched
@@ -195,6 +199,7 @@ fn the_demo_switches_to_the_local_model_with_one_line() {
     let models = common::Table::read(&out, "sentiment").text("model");
     assert!(!models.is_empty(), "the session had news");
     assert!(models.iter().all(|m| m == "local"), "{models:?}");
+    assert!(summary.contains("  model        local: "), "the summary shows the model's use:\n{summary}");
 }
 
 #[test]
@@ -204,7 +209,7 @@ fn the_strategist_reviews_a_session_within_its_daily_budget() {
     let dir = tempfile::tempdir().unwrap();
     // The lexicon scores the news; the local model is the strategist, priced so that half a
     // cent buys a few verdicts.
-    let out = run_demo(&server, dir.path(), |demo| {
+    let (out, _) = run_demo(&server, dir.path(), |demo| {
         demo.replacen("concurrency = 4", "concurrency = 4\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 2.0", 1)
             + "\n[sentiment.strategist]\nbackend = \"local\"\nposition_pct = 0.5\ndaily_budget_usd = 0.005\n"
     });

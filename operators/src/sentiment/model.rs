@@ -100,7 +100,7 @@ pub struct ModelMetrics {
 }
 
 /// What one model has done so far.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ModelCounters {
     pub calls: u64,
     pub articles: u64,
