@@ -13,6 +13,8 @@
 # chromedriver.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# A one-off build gains nothing from incremental state, which would double the disk it needs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== reference packages (TA-Lib, empyrical)"
 venv=target/pyenv

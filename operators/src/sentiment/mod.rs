@@ -86,7 +86,9 @@ impl<'scope> ScoreNews<'scope> for StreamVec<'scope, u64, News> {
         let mut filter = StoryFilter::new(scoring.id_window, scoring.story_window);
         let cache = Arc::new(Mutex::new(ScoreCache::new(scoring.cache_capacity)));
         let scoring = Arc::new(scoring);
-        // The same story from two sources must meet on one worker to be recognized.
+        // The same story from two sources must meet on one worker to be recognized. Repeats of
+        // an id meet too, as long as the headline is unchanged; a re-issued article under its
+        // old id with a new headline is scored again, as a new story.
         let route = |n: &News| story::story_key(&n.headline, &n.symbols);
         self.call_out(
             "Sentiment",
