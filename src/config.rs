@@ -15,6 +15,7 @@ use tradeflow_operators::{Command, Control, EpochClock, SECOND, SymbolTable, Ts}
 
 use crate::connectors::questdb::QuestDbConfig;
 use crate::connectors::simulator::SimulatorConfig;
+use crate::kernels_config::KernelsSection;
 use crate::sentiment::SentimentSection;
 use crate::timefmt::parse_ts;
 
@@ -66,6 +67,9 @@ pub struct JobConfig {
     pub broker: BrokerParams,
     #[serde(default)]
     pub sentiment: SentimentSection,
+    /// Batched kernels (GPU or their CPU twins): GARCH volatility, patterns, VaR.
+    #[serde(default)]
+    pub kernels: KernelsSection,
     /// Kill-switch commands at given event times (also readable from a file source).
     #[serde(default)]
     pub control: Vec<ControlEntry>,
@@ -399,6 +403,12 @@ impl JobConfig {
 
         let indicators =
             IndicatorSuite::new_checked(&self.indicators.set).map_err(|e| format!("indicators.set: {e}"))?;
+        let kernel_plan = self.kernels.plan()?;
+        let first_kernel_column = indicators.columns().len();
+        let indicators = match &kernel_plan.columns {
+            Some(setup) => indicators.with_columns(&setup.columns()).map_err(|e| format!("kernels: {e}"))?,
+            None => indicators,
+        };
         self.risk.validate()?;
         let volatility = (!self.risk.vol_column.is_empty())
             .then(|| VolatilitySource { column: self.risk.vol_column.clone(), bars_per_year: self.risk.bars_per_year });
@@ -438,6 +448,8 @@ impl JobConfig {
             broker: self.broker.clone(),
             news,
             strategist,
+            kernels: kernel_plan.columns.map(|setup| (setup, first_kernel_column)),
+            var: kernel_plan.var,
         };
         Ok(JobPlan {
             name: job.name.clone(),

@@ -32,7 +32,7 @@ use crate::progress::Progress;
 use crate::watch::Watch;
 
 /// Every stream a run writes, in the order the summary lists them.
-pub const STREAMS: [&str; 15] = [
+pub const STREAMS: [&str; 16] = [
     "ticks",
     "news",
     "bars_1s",
@@ -47,6 +47,7 @@ pub const STREAMS: [&str; 15] = [
     "positions",
     "pnl",
     "risk_events",
+    "var",
     "dead_letters",
 ];
 
@@ -635,6 +636,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             sinks.attach("positions", positions);
             sinks.attach("pnl", pnl);
             sinks.attach("risk_events", risk_events);
+            sinks.attach("var", out.var);
             sinks.attach("dead_letters", dead);
         });
         tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");

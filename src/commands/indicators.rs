@@ -28,7 +28,7 @@ pub struct BarRow {
 /// The bar columns, in the order a CSV header may give them in any order.
 pub const BAR_COLUMNS: [&str; 7] = ["ts", "symbol", "open", "high", "low", "close", "volume"];
 
-fn is_parquet(path: &Path) -> bool {
+pub(crate) fn is_parquet(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
 }
 

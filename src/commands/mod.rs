@@ -2,6 +2,7 @@
 //! Kafka tools.
 
 pub mod client;
+pub mod garch;
 pub mod indicators;
 pub mod kafka;
 pub mod questdb;

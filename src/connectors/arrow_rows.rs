@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow_schema::ArrowError;
 use tradeflow_operators::{
-    Audit, Bar, DeadLetter, Expiry, Fill, IndicatorSet, News, Order, Pnl, Position, RiskEvent, Sentiment, Signal,
-    SymbolTable, Tick,
+    Audit, Bar, DeadLetter, Expiry, Fill, IndicatorSet, News, Order, Pnl, PortfolioVar, Position, RiskEvent, Sentiment,
+    Signal, SymbolTable, Tick,
 };
 
 /// What a sink needs to turn records into columns: names for interned symbols, and the
@@ -212,6 +212,24 @@ impl ArrowRecord for Pnl {
             ("drawdown", float(rows, |r| r.drawdown), false),
             ("day_pnl", float(rows, |r| r.day_pnl), false),
             ("week_pnl", float(rows, |r| r.week_pnl), false),
+        ])
+    }
+}
+
+impl ArrowRecord for PortfolioVar {
+    fn to_batch(rows: &[Self], _ctx: &RowContext) -> Result<RecordBatch, ArrowError> {
+        batch(vec![
+            ("ts", ts(rows, |r| r.ts), false),
+            ("account", text(rows, |r| &r.account), false),
+            ("positions", uint(rows, |r| u64::from(r.positions)), false),
+            ("gross", float(rows, |r| r.gross), false),
+            ("var95", float(rows, |r| r.var95), false),
+            ("cvar95", float(rows, |r| r.cvar95), false),
+            ("var99", float(rows, |r| r.var99), false),
+            ("cvar99", float(rows, |r| r.cvar99), false),
+            ("paths", uint(rows, |r| u64::from(r.paths)), false),
+            ("observations", uint(rows, |r| u64::from(r.observations)), false),
+            ("horizon_bars", uint(rows, |r| u64::from(r.horizon_bars)), false),
         ])
     }
 }

@@ -60,6 +60,33 @@ pub struct Tearsheet {
     /// capital changed hands over the run.
     pub turnover: f64,
     pub performance: Performance,
+    /// The Monte-Carlo VaR the job estimated (`[kernels.var]`), if any.
+    pub mc_var: Option<McVar>,
+}
+
+/// The run's Monte-Carlo VaR estimates: the last and the largest, as losses in currency.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct McVar {
+    pub estimates: usize,
+    pub last_var95: f64,
+    pub last_cvar95: f64,
+    pub last_var99: f64,
+    pub last_cvar99: f64,
+    pub max_var99: f64,
+}
+
+/// The `var` stream, summarized; `None` for a run without estimates (or from before the stream).
+fn mc_var(run: &Path) -> Option<McVar> {
+    let rows = read_floats(run, "var", &["var95", "cvar95", "var99", "cvar99"]).ok()?;
+    let last = rows.last()?;
+    Some(McVar {
+        estimates: rows.len(),
+        last_var95: last[0],
+        last_cvar95: last[1],
+        last_var99: last[2],
+        last_cvar99: last[3],
+        max_var99: rows.iter().map(|r| r[2]).fold(f64::NAN, f64::max),
+    })
 }
 
 /// Every record batch of one of a run's outputs, across its part files.
@@ -204,6 +231,7 @@ pub fn tearsheet(run: &Path, initial_equity: f64, period: Option<Period>) -> any
         exposure,
         turnover,
         performance: performance(&returns, period.per_year()),
+        mc_var: mc_var(run),
     })
 }
 
@@ -221,7 +249,7 @@ pub fn rows(t: &Tearsheet) -> Vec<(&'static str, String)> {
         Period::Minute => "minutes",
         Period::Day => "days",
     };
-    vec![
+    let mut rows = vec![
         ("period", format!("{} to {} ({} {unit}, {} a year)", t.start, t.end, p.periods, t.periods_per_year)),
         ("equity", format!("{:.2} -> {:.2}", t.initial_equity, t.final_equity)),
         ("exposure", pct(t.exposure)),
@@ -238,5 +266,16 @@ pub fn rows(t: &Tearsheet) -> Vec<(&'static str, String)> {
         ("avg win / loss", format!("{} / {}", pct(p.avg_win), pct(p.avg_loss))),
         ("VaR / CVaR 95%", format!("{} / {}", pct(p.var_95), pct(p.cvar_95))),
         ("VaR / CVaR 99%", format!("{} / {}", pct(p.var_99), pct(p.cvar_99))),
-    ]
+    ];
+    if let Some(v) = &t.mc_var {
+        rows.push((
+            "MC VaR / CVaR 95%",
+            format!("{:.2} / {:.2} (the last of {} estimates)", v.last_var95, v.last_cvar95, v.estimates),
+        ));
+        rows.push((
+            "MC VaR / CVaR 99%",
+            format!("{:.2} / {:.2} (largest VaR 99%: {:.2})", v.last_var99, v.last_cvar99, v.max_var99),
+        ));
+    }
+    rows
 }

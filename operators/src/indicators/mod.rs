@@ -173,6 +173,18 @@ impl IndicatorSuite {
         &self.columns
     }
 
+    /// Appends columns that another operator fills in (the batched kernels' outputs): the
+    /// indicator state machines leave them NaN.
+    pub fn with_columns(mut self, extra: &[String]) -> Result<Self, String> {
+        for c in extra {
+            if self.columns.contains(c) {
+                return Err(format!("column `{c}` is configured twice"));
+            }
+            self.columns.push(c.clone());
+        }
+        Ok(self)
+    }
+
     /// The position of `column` in each [`crate::event::IndicatorSet`]'s values.
     pub fn index_of(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)

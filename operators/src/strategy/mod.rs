@@ -103,6 +103,7 @@ impl StrategyParams {
                         bb_middle: bands("middleband")?,
                         breakout: optional(suite, "breakout", &p.breakout)?,
                         support: optional(suite, "support", &p.support)?,
+                        cup_handle: optional(suite, "cup_handle", &p.cup_handle)?,
                     },
                 )))
             }

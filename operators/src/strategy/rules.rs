@@ -30,6 +30,9 @@ pub struct EnsembleParams {
     /// strength (0..1).
     pub breakout: String,
     pub support: String,
+    /// The cup-and-handle confidence column (`cup_handle` from `[kernels.cup_handle]`); empty
+    /// leaves it out. A confirmed pattern is a long pattern signal of that strength.
+    pub cup_handle: String,
     /// Breakout, in percent, that counts as a full pattern signal.
     pub pattern_scale_pct: f64,
     pub trend_weight: f64,
@@ -50,6 +53,7 @@ impl Default for EnsembleParams {
             bbands: "bbands_20_2_2".into(),
             breakout: "resistance_break_50".into(),
             support: "support_50_1".into(),
+            cup_handle: String::new(),
             pattern_scale_pct: 0.5,
             trend_weight: 0.4,
             technical_weight: 0.3,
@@ -110,6 +114,7 @@ pub struct EnsembleColumns {
     pub bb_middle: Option<usize>,
     pub breakout: Option<usize>,
     pub support: Option<usize>,
+    pub cup_handle: Option<usize>,
 }
 
 fn known(v: f64) -> Option<f64> {
@@ -146,17 +151,23 @@ impl EnsembleParams {
         };
         let technical = mean(&[rsi, macd, bands]);
 
-        let pattern = value(values, cols.breakout).map(|pct| {
+        let breakout = value(values, cols.breakout).map(|pct| {
             let support = value(values, cols.support).unwrap_or(0.0);
             (pct / self.pattern_scale_pct).tanh() * (0.5 + 0.5 * support)
         });
+        // A cup-and-handle (confidence above 0) is a long signal at least that strong.
+        let pattern = match (breakout, value(values, cols.cup_handle)) {
+            (Some(b), Some(cup)) => Some(if cup > 0.0 { b.max(cup) } else { b }),
+            (None, cup) => cup,
+            (b, None) => b,
+        };
 
         // A component with no configured column does not count; one still warming up does.
         let technical_configured = cols.rsi.is_some() || cols.macd_hist.is_some() || cols.bb_upper.is_some();
         let components = [
             ("trend", self.trend_weight, true, trend),
             ("technical", self.technical_weight, technical_configured, technical),
-            ("pattern", self.pattern_weight, cols.breakout.is_some(), pattern),
+            ("pattern", self.pattern_weight, cols.breakout.is_some() || cols.cup_handle.is_some(), pattern),
         ];
         let total: f64 = components.iter().filter(|c| c.2).map(|c| c.1).sum();
         let mut strength = 0.0;
@@ -222,6 +233,7 @@ mod tests {
             bb_middle: Some(5),
             breakout: Some(6),
             support: Some(7),
+            cup_handle: None,
         }
     }
 

@@ -1,0 +1,106 @@
+//! Which device runs the kernels: picked at run time, never a panic for want of CUDA.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::gpu::Gpu;
+
+/// The job config's `gpu = "off" | "auto" | "require"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GpuPolicy {
+    /// The CPU twins, always.
+    Off,
+    /// The GPU when one can be used, else the CPU twins (with one log line saying why).
+    #[default]
+    Auto,
+    /// The GPU, or a start-up error saying why not.
+    Require,
+}
+
+impl FromStr for GpuPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(GpuPolicy::Off),
+            "auto" => Ok(GpuPolicy::Auto),
+            "require" => Ok(GpuPolicy::Require),
+            other => Err(format!("gpu = \"{other}\": expected \"off\", \"auto\" or \"require\"")),
+        }
+    }
+}
+
+/// Why a kernel did not run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelError {
+    /// No usable GPU (only from [`GpuPolicy::Require`]).
+    NoGpu(String),
+    /// The CUDA driver failed a launch or a copy.
+    Device(String),
+    /// The batch or the parameters cannot be run.
+    Input(String),
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelError::NoGpu(why) => write!(f, "gpu = \"require\" but no GPU can be used: {why}"),
+            KernelError::Device(why) => write!(f, "CUDA device error: {why}"),
+            KernelError::Input(why) => write!(f, "kernel input: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// The kernels on one backend: the GPU through cudarc, or the CPU twins.
+pub struct Kernels {
+    gpu: Option<Gpu>,
+}
+
+impl Kernels {
+    /// The CPU twins.
+    pub fn cpu() -> Self {
+        Kernels { gpu: None }
+    }
+
+    /// The backend `policy` asks for. `Auto` falls back to the CPU (logging why); `Require`
+    /// returns the reason as an error instead.
+    pub fn select(policy: GpuPolicy) -> Result<Self, KernelError> {
+        if policy == GpuPolicy::Off {
+            return Ok(Kernels::cpu());
+        }
+        match Gpu::open() {
+            Ok(gpu) => {
+                tracing::info!(device = %gpu.describe(), "kernels on the GPU");
+                Ok(Kernels { gpu: Some(gpu) })
+            }
+            Err(why) if policy == GpuPolicy::Require => Err(KernelError::NoGpu(why)),
+            Err(why) => {
+                tracing::info!("kernels on the CPU twins: {why}");
+                Ok(Kernels::cpu())
+            }
+        }
+    }
+
+    /// "gpu (NAME, sm_XY)" or "cpu".
+    pub fn describe(&self) -> String {
+        match &self.gpu {
+            Some(gpu) => format!("gpu ({})", gpu.describe()),
+            None => "cpu".to_string(),
+        }
+    }
+
+    pub fn on_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    pub(crate) fn gpu(&self) -> Option<&Gpu> {
+        self.gpu.as_ref()
+    }
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Kernels({})", self.describe())
+    }
+}
