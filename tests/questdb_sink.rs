@@ -253,9 +253,9 @@ fn sql_prints_rows_and_points_at_errors() {
     // `questdb init` sends every statement of the schema, in order.
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/questdb/schema.sql");
     let said = common::ok(&["questdb", "init", "--url", &url, "--schema", schema.to_str().unwrap()]);
-    assert!(said.contains("15 statements applied"), "{said}");
+    assert!(said.contains("16 statements applied"), "{said}");
     let sent = server.queries();
-    assert!(sent.iter().filter(|q| q.starts_with("CREATE TABLE IF NOT EXISTS")).count() == 15, "{sent:?}");
+    assert!(sent.iter().filter(|q| q.starts_with("CREATE TABLE IF NOT EXISTS")).count() == 16, "{sent:?}");
     assert!(sent.iter().any(|q| q.contains("late_and_dead_letters") && q.contains("DEDUP UPSERT KEYS(ts, origin)")));
 }
 

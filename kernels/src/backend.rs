@@ -104,3 +104,27 @@ impl fmt::Debug for Kernels {
         write!(f, "Kernels({})", self.describe())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_never_fails_and_off_is_the_cpu() {
+        // With or without a GPU, `auto` gives a working backend and `off` the twins.
+        let auto = Kernels::select(GpuPolicy::Auto).expect("auto falls back to the CPU");
+        assert!(auto.describe() == "cpu" || auto.on_gpu());
+        assert!(!Kernels::select(GpuPolicy::Off).unwrap().on_gpu());
+        match Kernels::select(GpuPolicy::Require) {
+            Ok(gpu) => assert!(gpu.on_gpu()),
+            Err(e) => assert!(matches!(e, KernelError::NoGpu(_)), "{e}"),
+        }
+    }
+
+    #[test]
+    fn policies_parse_and_say_what_is_allowed() {
+        assert_eq!("require".parse::<GpuPolicy>(), Ok(GpuPolicy::Require));
+        let e = "yes".parse::<GpuPolicy>().unwrap_err();
+        assert_eq!(e, "gpu = \"yes\": expected \"off\", \"auto\" or \"require\"");
+    }
+}

@@ -18,6 +18,11 @@ fn every_kernel_compiles_to_ptx_with_nvrtc() {
     for arch in ["compute_75", "compute_80", "compute_90"] {
         for ((name, source), (_, entries)) in SOURCES.iter().zip(ENTRY_POINTS.iter()) {
             let ptx = compile_ptx(name, source, Some(arch)).unwrap_or_else(|e| panic!("{arch}: {e}"));
+            // PTX_DIR keeps the PTX, for `ptxas -v` (registers and shared memory per kernel).
+            if let Ok(dir) = std::env::var("PTX_DIR") {
+                let path = std::path::Path::new(&dir).join(format!("{}.{arch}.ptx", name.trim_end_matches(".cu")));
+                std::fs::write(&path, &ptx).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
             let target = arch.replace("compute", "sm");
             assert!(ptx.contains(&format!(".target {target}")), "{name} for {arch}: no .target {target}");
             for entry in entries.iter() {

@@ -255,6 +255,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cup_and_handle_is_a_long_pattern_at_least_its_confidence() {
+        let p = EnsembleParams::default();
+        let cols = EnsembleColumns { cup_handle: Some(8), ..all_columns() };
+        // No breakout, a cup-and-handle of confidence 0.8: the pattern component is 0.8.
+        let cup = [100.0, 100.0, 50.0, 0.0, 102.0, 100.0, 0.0, 0.3, 0.8];
+        let v = p.verdict(&cols, &cup, 100.0, 0.0);
+        assert!((v.strength - 0.3 * 0.8).abs() < 1e-15, "{v:?}");
+        // No pattern found (0) leaves the breakout's reading alone.
+        let none = [100.0, 100.0, 50.0, 0.0, 102.0, 100.0, 0.5, 1.0, 0.0];
+        let v = p.verdict(&cols, &none, 100.0, 0.0);
+        assert!((v.strength - 0.3 * 1f64.tanh()).abs() < 1e-15, "{v:?}");
+        // Without the breakout column the cup alone is the pattern component, 0 when none.
+        let cols = EnsembleColumns { breakout: None, support: None, ..cols };
+        let v = p.verdict(&cols, &none, 100.0, 0.0);
+        assert_eq!((v.strength, v.confidence), (0.0, 1.0));
+    }
+
+    #[test]
     fn ensemble_warming_up_lowers_confidence_not_strength_scale() {
         let p = EnsembleParams::default();
         let nan = [f64::NAN; 8];
