@@ -67,6 +67,10 @@ pub struct RunOptions {
     pub output: Option<PathBuf>,
     /// Show a progress line on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Replay these in-memory inputs instead of the config's source (the benchmark harness).
+    pub preloaded: Option<Arc<crate::connectors::preloaded::Preloaded>>,
+    /// Count every stream's rows but write nothing (the benchmark harness's null sink).
+    pub discard_output: bool,
 }
 
 /// What a run did, for the closing summary and `run.json`.
@@ -200,6 +204,8 @@ pub struct JobStats {
     pub watch: Watch,
     /// Wall time from the first tick of an epoch read to each order of that epoch sent.
     pub tick_to_order: prometheus::Histogram,
+    /// The same, every sample (the first million), for exact percentiles.
+    pub tick_to_order_samples: Mutex<Vec<f64>>,
     /// Calls, tokens, cost and fallbacks of the sentiment and strategist models.
     pub models: std::sync::OnceLock<Arc<tradeflow_operators::sentiment::ModelMetrics>>,
 }
@@ -229,6 +235,7 @@ impl Default for JobStats {
                 "tradeflow_tick_to_order_seconds",
                 "Wall time from the first tick of an epoch read to each order of that epoch sent.",
             ),
+            tick_to_order_samples: Mutex::default(),
             models: std::sync::OnceLock::new(),
         }
     }
@@ -421,6 +428,8 @@ struct Sinks<'a> {
     kafka: Option<&'a KafkaOutputConfig>,
     parquet: bool,
     questdb: Option<&'a Arc<QuestDbConfig>>,
+    /// Count rows, write nothing.
+    discard: bool,
 }
 
 impl Sinks<'_> {
@@ -448,6 +457,15 @@ impl Sinks<'_> {
     /// Writes `stream` to its Parquet files and its QuestDB table, as the config says.
     fn attach<R: ArrowRecord + Clone>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
         let stream = stream.probe_with(self.probe);
+        if self.discard {
+            let rows = Arc::clone(&self.shared.rows[name]);
+            stream.inspect_core(move |event| {
+                if let Ok((_, data)) = event {
+                    rows.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            });
+            return;
+        }
         if let Some(config) = self.questdb
             && config.writes(name)
         {
@@ -540,6 +558,8 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let worker_plan = Arc::clone(&plan);
     let worker_shared = Arc::clone(&shared);
     let worker_dir = output_dir.clone();
+    let worker_preloaded = opts.preloaded.clone();
+    let discard = opts.discard_output;
     let guards = timely::execute(config, move |worker| {
         let plan = &worker_plan;
         let shared = &worker_shared;
@@ -559,7 +579,14 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             idle_poll: Duration::from_millis(5),
             idle_timeout: plan.idle_timeout,
         };
-        let readers = Readers::for_worker(plan, index, peers, shared).stoppable(&shared.stop);
+        let readers = match &worker_preloaded {
+            Some(preloaded) => {
+                let (ticks, news) = preloaded.readers(index);
+                Readers { ticks: Box::new(ticks), news: Box::new(news), control: Box::new(NoInput) }
+            }
+            None => Readers::for_worker(plan, index, peers, shared),
+        }
+        .stoppable(&shared.stop);
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
@@ -598,7 +625,13 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
             let orders = out.orders.inspect(move |o: &Order| {
                 if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
-                    watched.tick_to_order.observe(first.elapsed().as_secs_f64());
+                    let seconds = first.elapsed().as_secs_f64();
+                    watched.tick_to_order.observe(seconds);
+                    if let Ok(mut samples) = watched.tick_to_order_samples.lock()
+                        && samples.len() < 1_000_000
+                    {
+                        samples.push(seconds);
+                    }
                 }
             });
             let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
@@ -614,8 +647,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                 probe: &probe,
                 pace: &pace,
                 kafka: plan.kafka_output.as_ref(),
-                parquet: plan.parquet,
-                questdb: plan.questdb.as_ref(),
+                parquet: plan.parquet && !discard,
+                questdb: plan.questdb.as_ref().filter(|_| !discard),
+                discard,
             };
             sinks.attach("ticks", ticks);
             sinks.attach("news", news);

@@ -4,6 +4,7 @@ pub mod arrow_rows;
 pub mod files;
 pub mod kafka;
 pub mod parquet;
+pub mod preloaded;
 pub mod questdb;
 pub mod rng;
 pub mod simulator;

@@ -1,0 +1,107 @@
+//! Inputs generated ahead of a run and held in memory: what the benchmark harness replays, so
+//! that a measurement times the graph and not the simulator. Optionally released at a fixed
+//! wall-clock rate, for latency measurements.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tradeflow_operators::source::{EventReader, ReadStatus};
+use tradeflow_operators::{DeadLetter, News, Tick};
+
+use super::simulator::{NewsSimulator, SimulatorConfig, TickSimulator, news_schedule};
+
+/// Every worker's share of the simulator's ticks and news, generated once.
+#[derive(Debug)]
+pub struct Preloaded {
+    pub ticks: Vec<Arc<Vec<Tick>>>,
+    pub news: Vec<Arc<Vec<News>>>,
+    /// Ticks per second of wall time across all workers, or as fast as the graph takes them.
+    pub rate: Option<f64>,
+}
+
+fn drain<R>(mut reader: impl EventReader<R>) -> Vec<R> {
+    let mut out = Vec::new();
+    let mut batch = Vec::with_capacity(65_536);
+    loop {
+        let status = reader.read(65_536, &mut batch);
+        out.extend(batch.drain(..).filter_map(|(_, r)| r.ok()));
+        if status == ReadStatus::Exhausted {
+            return out;
+        }
+    }
+}
+
+impl Preloaded {
+    /// Runs the simulator to its end for `peers` workers, keeping everything in memory.
+    pub fn from_simulator(sim: &SimulatorConfig, peers: usize) -> Self {
+        let schedule = news_schedule(sim, &sim.symbol_names());
+        let ticks = (0..peers).map(|i| Arc::new(drain(TickSimulator::new(sim, &schedule, i, peers)))).collect();
+        let news = (0..peers).map(|i| Arc::new(drain(NewsSimulator::new(&schedule, i)))).collect();
+        Preloaded { ticks, news, rate: None }
+    }
+
+    pub fn tick_count(&self) -> usize {
+        self.ticks.iter().map(|t| t.len()).sum()
+    }
+
+    pub(crate) fn readers(&self, index: usize) -> (MemoryReader<Tick>, MemoryReader<News>) {
+        let peers = self.ticks.len().max(1);
+        let ticks = self.ticks.get(index).cloned().unwrap_or_default();
+        let news = self.news.get(index).cloned().unwrap_or_default();
+        (MemoryReader::new(ticks, self.rate.map(|r| r / peers as f64)), MemoryReader::new(news, None))
+    }
+}
+
+/// Reads records out of a shared vector, optionally no faster than `rate` per second.
+pub struct MemoryReader<R> {
+    records: Arc<Vec<R>>,
+    at: usize,
+    rate: Option<f64>,
+    started: Option<Instant>,
+}
+
+impl<R> MemoryReader<R> {
+    fn new(records: Arc<Vec<R>>, rate: Option<f64>) -> Self {
+        MemoryReader { records, at: 0, rate, started: None }
+    }
+}
+
+trait EventTime {
+    fn event_ts(&self) -> i64;
+}
+
+impl EventTime for Tick {
+    fn event_ts(&self) -> i64 {
+        self.ts
+    }
+}
+
+impl EventTime for News {
+    fn event_ts(&self) -> i64 {
+        self.ts
+    }
+}
+
+impl<R: EventTime + Clone + 'static> EventReader<R> for MemoryReader<R> {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        if self.at >= self.records.len() {
+            return ReadStatus::Exhausted;
+        }
+        let mut until = (self.at + max).min(self.records.len());
+        if let Some(rate) = self.rate {
+            let started = *self.started.get_or_insert_with(Instant::now);
+            let due = (started.elapsed().as_secs_f64() * rate) as usize;
+            until = until.min(due.max(self.at));
+            if until == self.at {
+                return ReadStatus::Idle;
+            }
+        }
+        out.extend(self.records[self.at..until].iter().map(|r| (r.event_ts() as u64, Ok(r.clone()))));
+        self.at = until;
+        ReadStatus::More
+    }
+
+    fn origin(&self, position: u64) -> String {
+        format!("preloaded records @{position}")
+    }
+}
