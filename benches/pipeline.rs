@@ -4,9 +4,10 @@
 //!
 //!     cargo bench --bench pipeline -- replay [SYMBOLS] [WORKERS] [SECONDS]   # default 500 1 3600
 //!     cargo bench --bench pipeline -- scale                                  # 50, 500, 5000 symbols x 1, 2 workers
-//!     cargo bench --bench pipeline -- latency [RATE] [EPOCH_MS] [SYMBOLS]    # default 100000 1000 500
+//!     cargo bench --bench pipeline -- latency [RATE] [EPOCH_MS] [SYMBOLS] [WALL_S]  # default 100000 1000 500 60
 //!     cargo bench --bench pipeline -- soak [SYMBOLS] [SECONDS]               # peak RSS, 1x and 10x as long (live simulator)
 //!     cargo bench --bench pipeline -- compare TICKS.csv                      # ticks -> 1m bars -> EMA(20), RSI(14)
+//!     cargo bench --bench pipeline -- kafka [SYMBOLS] [WORKERS] [SECONDS]    # JSON ticks preloaded on a local tansu
 //!
 //! `compare` is the tradeflow side of `benches/compare_bytewax.py`: the graph's own bar and
 //! indicator operators over ticks already in memory, one worker, timed from the first tick in
@@ -33,13 +34,13 @@ fn config(symbols: usize, workers: usize, seconds: u64, epoch_ms: u64, out: &Pat
     let end = demo.find("[risk]").expect("the demo has a [risk] section");
     let demo = format!("{}{}", &demo[..start], &demo[end..]);
     let demo = demo.replacen("vol_column = \"garch_vol\"", "vol_column = \"realvol_30\"", 1);
-    let mut text = demo
+    let text = demo
         .replacen("workers = 2", &format!("workers = {workers}"), 1)
         .replacen("epoch_ms = 1000", &format!("epoch_ms = {epoch_ms}"), 1)
         .replacen("symbols = 50", &format!("symbols = {symbols}"), 1)
         .replacen("duration_s = 23400", &format!("duration_s = {seconds}"), 1);
-    text.push_str(&format!("\n[output]\ndir = \"{}\"\n", out.display()));
-    text
+    assert!(text.contains("dir = \"runs/demo\""), "the demo writes to runs/demo");
+    text.replacen("dir = \"runs/demo\"", &format!("dir = \"{}\"", out.display()), 1)
 }
 
 /// Peak resident memory of this process, in MB.
@@ -126,6 +127,83 @@ fn child(symbols: usize, workers: usize, seconds: u64, epoch_ms: u64, feed: Feed
         }
     }
     println!("{line}");
+}
+
+/// The Kafka source: the simulator's ticks produced to a tansu broker on 127.0.0.1 first
+/// (`TANSU_BIN`, else `target/tools/tansu`, as the test script installs it), then consumed by
+/// the full graph. The rate excludes the idle wait that ends the job.
+fn kafka(symbols: usize, workers: usize, seconds: u64) {
+    use tradeflow::commands::kafka::{Input, Kind, Pacing, produce};
+    use tradeflow::connectors::kafka::Kafka;
+
+    let bin = std::env::var_os("TANSU_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/tansu"));
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("its address").port()
+    };
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut broker = Command::new(&bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let brokers = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&brokers).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sim_path = dir.path().join("sim.toml");
+    let sim_text = config(symbols, workers, seconds, 1000, &dir.path().join("sim"));
+    std::fs::write(&sim_path, &sim_text).expect("writing the simulator config");
+    let kafka = Kafka { brokers: brokers.clone() };
+    kafka.create_topics(&["ticks".to_string()], 4).expect("creating the ticks topic");
+    let producing = Instant::now();
+    let sent = produce(&kafka, Kind::Ticks, Input::Simulate(&sim_path), "ticks", Pacing::default()).expect("producing");
+    let produce_s = producing.elapsed().as_secs_f64();
+
+    let sim = JobConfig::load(&sim_path).expect("the simulator config");
+    let SourceSection::Simulator(s) = &sim.source else { panic!("a simulator config") };
+    let names: Vec<String> = s.symbol_names().iter().map(|n| format!("\"{n}\"")).collect();
+    let start = sim_text.find("[source]").expect("a [source]");
+    let end = sim_text.find("[indicators]").expect("an [indicators]");
+    let idle_s = 2.0;
+    let source = format!(
+        "[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"bench\"\nticks = \"ticks\"\nsymbols = [{}]\nstop_after_idle_s = {idle_s}\n\n",
+        names.join(", ")
+    );
+    let job_path = dir.path().join("kafka.toml");
+    std::fs::write(&job_path, format!("{}{source}{}", &sim_text[..start], &sim_text[end..])).expect("writing the job");
+    let plan = JobConfig::load(&job_path).and_then(|c| c.validate("kafka.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        workers: Some(workers),
+        processes: 1,
+        output: Some(dir.path().join("run")),
+        discard_output: true,
+        ..RunOptions::default()
+    };
+    let summary = run_with(plan, &opts, Arc::new(JobStats::default())).unwrap_or_else(|e| panic!("{e:#}"));
+    let _ = broker.kill();
+    let _ = broker.wait();
+    let busy = (summary.wall_s - idle_s).max(1e-9);
+    println!(
+        "kafka symbols={symbols} workers={workers} produced={} produce_s={produce_s:.2} consumed={} wall_s={:.3} idle_s={idle_s} ticks_per_s={:.0} peak_rss_mb={:.0}",
+        sent.sent,
+        summary.ticks,
+        summary.wall_s,
+        summary.ticks as f64 / busy,
+        peak_rss_mb()
+    );
 }
 
 /// Runs one measurement in a child process and returns its line as a map.
@@ -277,8 +355,9 @@ fn main() {
             let rate: f64 = arg(rest, 0, 100_000.0);
             let epoch_ms: usize = arg(rest, 1, 1000);
             let symbols: usize = arg(rest, 2, 500);
-            // About 30 seconds of wall time at the rate.
-            let seconds = ((rate * 30.0) / (3.0 * symbols as f64)) as usize;
+            let wall_s: f64 = arg(rest, 3, 60.0);
+            // The event time that lasts `wall_s` at the rate (3 ticks per symbol-second).
+            let seconds = ((rate * wall_s) / (3.0 * symbols as f64)) as usize;
             measure(&[s(symbols), s(1), s(seconds.max(600)), s(epoch_ms), format!("{rate}")]);
         }
         "soak" => {
@@ -299,6 +378,7 @@ fn main() {
             );
         }
         "compare" => compare(rest.first().map(String::as_str).expect("compare TICKS.csv")),
-        other => panic!("unknown mode `{other}`: replay, scale, latency, soak or compare"),
+        "kafka" => kafka(arg(rest, 0, 500), arg(rest, 1, 1), arg(rest, 2, 1200)),
+        other => panic!("unknown mode `{other}`: replay, scale, latency, soak, compare or kafka"),
     }
 }

@@ -503,7 +503,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts = RunOptions { workers, processes, process, hostfile, output, progress: !quiet, ..RunOptions::default() };
+            let opts =
+                RunOptions { workers, processes, process, hostfile, output, progress: !quiet, ..RunOptions::default() };
             let stats = Arc::new(JobStats::default());
             // SIGINT or SIGTERM: stop gracefully (sources stop, the graph drains, sinks flush,
             // offsets commit); a second one ends the process at once.
