@@ -171,9 +171,9 @@ def main():
     n = len(df)
     base = results["tradeflow"][0]
     print(f"{n} ticks, {args.symbols} symbols, one worker each; seconds from ticks in memory to indicators out")
-    print(f"{'system':<18} {'seconds':>9} {'ticks/s':>12} {'bars':>8} {'digest':>16} {'tradeflow is':>14}")
+    print(f"{'system':<18} {'seconds':>9} {'ticks/s':>12} {'bars':>8} {'digest':>16} {'time vs tradeflow':>18}")
     for name, (seconds, bars, digest) in results.items():
-        print(f"{name:<18} {seconds:>9.3f} {n / seconds:>12,.0f} {bars:>8} {digest:>16.6f} {seconds / base:>13.1f}x")
+        print(f"{name:<18} {seconds:>9.3f} {n / seconds:>12,.0f} {bars:>8} {digest:>16.6f} {seconds / base:>17.1f}x")
 
 
 if __name__ == "__main__":

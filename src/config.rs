@@ -91,6 +91,9 @@ pub struct JobSection {
     pub max_ahead_s: f64,
     /// How far (event time) sources may read ahead of what every sink has finished: bounds memory.
     pub read_ahead_s: f64,
+    /// How long a source with nothing to read waits before asking again: the latency a quiet
+    /// input adds, traded against the CPU that asking costs.
+    pub idle_poll_ms: f64,
 }
 
 impl Default for JobSection {
@@ -102,6 +105,7 @@ impl Default for JobSection {
             allowed_lateness_ms: 0.0,
             max_ahead_s: 3600.0,
             read_ahead_s: 10.0,
+            idle_poll_ms: 5.0,
         }
     }
 }
@@ -316,6 +320,8 @@ pub struct JobPlan {
     pub max_ahead: i64,
     /// `job.read_ahead_s` in epochs (at least one).
     pub read_ahead_epochs: u64,
+    /// How long an idle source waits before reading again.
+    pub idle_poll: std::time::Duration,
     /// An input lane (a Kafka partition) without records for this long stops holding the
     /// frontier back.
     pub idle_timeout: std::time::Duration,
@@ -387,6 +393,9 @@ impl JobConfig {
         within("job.allowed_lateness_ms", job.allowed_lateness_ms, 86_400_000.0)?;
         within("job.max_ahead_s", job.max_ahead_s, TEN_YEARS_S)?;
         within("job.read_ahead_s", job.read_ahead_s, 86_400.0)?;
+        if !(job.idle_poll_ms.is_finite() && (0.01..=1000.0).contains(&job.idle_poll_ms)) {
+            return Err(format!("job.idle_poll_ms must be between 0.01 and 1000, got {}", job.idle_poll_ms));
+        }
 
         let symbols = match &self.source {
             SourceSection::Simulator(sim) => {
@@ -461,6 +470,7 @@ impl JobConfig {
             allowed_lateness: (job.allowed_lateness_ms * 1e6).round() as i64,
             max_ahead: (job.max_ahead_s * SECOND as f64).round() as i64,
             read_ahead_epochs: ((job.read_ahead_s * SECOND as f64) as i64 / epoch_ns).max(1) as u64,
+            idle_poll: std::time::Duration::from_secs_f64(job.idle_poll_ms / 1000.0),
             idle_timeout: match &self.source {
                 SourceSection::Kafka(k) => std::time::Duration::from_secs_f64(k.idle_timeout_ms / 1000.0),
                 _ => std::time::Duration::from_secs(2),

@@ -576,7 +576,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             allowed_lateness: plan.allowed_lateness,
             max_ahead: plan.max_ahead,
             batch: 4096,
-            idle_poll: Duration::from_millis(5),
+            idle_poll: plan.idle_poll,
             idle_timeout: plan.idle_timeout,
         };
         let readers = match &worker_preloaded {

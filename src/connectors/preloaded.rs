@@ -105,3 +105,39 @@ impl<R: EventTime + Clone + 'static> EventReader<R> for MemoryReader<R> {
         format!("preloaded records @{position}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeflow_operators::Symbol;
+
+    fn ticks(n: usize) -> Arc<Vec<Tick>> {
+        Arc::new(
+            (0..n)
+                .map(|i| Tick { symbol: Symbol(0), ts: i as i64, price: 1.0, size: 1.0, bid: None, ask: None })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn memory_reader_gives_everything_in_order_then_ends() {
+        let mut reader = MemoryReader::new(ticks(10), None);
+        let mut out = Vec::new();
+        assert_eq!(reader.read(4, &mut out), ReadStatus::More);
+        assert_eq!(reader.read(100, &mut out), ReadStatus::More);
+        assert_eq!(reader.read(100, &mut out), ReadStatus::Exhausted);
+        let ts: Vec<u64> = out.iter().map(|(p, _)| *p).collect();
+        assert_eq!(ts, (0..10).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_paced_reader_releases_no_more_than_its_rate() {
+        // 1,000 a second: within the first few milliseconds only a handful are due.
+        let mut reader = MemoryReader::new(ticks(100_000), Some(1000.0));
+        let mut out = Vec::new();
+        let started = Instant::now();
+        while reader.read(100_000, &mut out) != ReadStatus::Exhausted && started.elapsed().as_millis() < 50 {}
+        let due = (started.elapsed().as_secs_f64() * 1000.0).ceil() as usize + 1;
+        assert!(out.len() <= due, "{} released after {:?}", out.len(), started.elapsed());
+    }
+}
