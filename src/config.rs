@@ -521,6 +521,8 @@ symbols = ["AAA"]
     fn semantic_errors_name_the_key() {
         let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nepoch_ms = 7"));
         assert!(e.contains("job.epoch_ms = 7 must divide 1000"), "{e}");
+        let e = error_of(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nidle_poll_ms = 0"));
+        assert!(e.contains("job.idle_poll_ms must be between 0.01 and 1000, got 0"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[strategy]\nkind = \"ensemble\"\nfast = \"ema_99\"\n"));
         assert!(e.contains("strategy.fast = \"ema_99\" is not a configured indicator column"), "{e}");
         let e = error_of(&format!("{MINIMAL}\n[strategy]\nkind = \"zscore\"\nfast = \"ema_12\"\n"));
