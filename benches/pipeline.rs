@@ -161,10 +161,8 @@ fn child(symbols: usize, workers: usize, seconds: u64, epoch_ms: u64, feed: Feed
 
 /// The Kafka source: the simulator's ticks produced to a tansu broker on 127.0.0.1 first
 /// (`TANSU_BIN`, else `target/tools/tansu`, as the test script installs it), then consumed by
-/// the full graph. The rate excludes the idle wait that ends the job. A partition counts as idle
-/// only after 30 s: with one consumer draining a backlog of four partitions, librdkafka hands out
-/// one partition's fetched messages for seconds at a time, and the default 2 s would send the
-/// others' ticks to the dead letters as late (seen: 209,453 of 1,799,940 on one worker).
+/// the full graph. The rate excludes the idle wait that ends the job; dead letters are counted
+/// (late ticks would show a partition starved by another's backlog).
 fn kafka(symbols: usize, workers: usize, seconds: u64) {
     use tradeflow::commands::kafka::{Input, Kind, Pacing, produce};
     use tradeflow::connectors::kafka::Kafka;
@@ -212,7 +210,7 @@ fn kafka(symbols: usize, workers: usize, seconds: u64) {
     let end = sim_text.find("[indicators]").expect("an [indicators]");
     let idle_s = 2.0;
     let source = format!(
-        "[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"bench\"\nticks = \"ticks\"\nsymbols = [{}]\nstop_after_idle_s = {idle_s}\nidle_timeout_ms = 30000\n\n",
+        "[source]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"bench\"\nticks = \"ticks\"\nsymbols = [{}]\nstop_after_idle_s = {idle_s}\n\n",
         names.join(", ")
     );
     let job_path = dir.path().join("kafka.toml");

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -204,7 +205,11 @@ const LANE_SHIFT: u32 = 40;
 /// One worker's share of a topic: the partitions `p` with `p % peers == index`, each read from
 /// the group's committed offset (or the configured start), each a lane with its own watermark.
 pub struct KafkaReader<R> {
-    consumer: BaseConsumer,
+    consumer: Arc<BaseConsumer>,
+    /// Each partition's own queue, read in turn: a fetch brings megabytes of one partition at a
+    /// time, and read from the shared queue that backlog would hold the others back for
+    /// seconds, long enough for them to count as idle and their ticks as late.
+    queues: Vec<PartitionQueue<DefaultConsumerContext>>,
     topic: String,
     partitions: Vec<i32>,
     /// The offset after the last message read, per lane.
@@ -256,8 +261,18 @@ impl<R: RowFormat> KafkaReader<R> {
             assignment.add_partition_offset(spec.topic, *p, at)?;
         }
         consumer.assign(&assignment).with_context(|| format!("assigning partitions of `{}`", spec.topic))?;
+        let consumer = Arc::new(consumer);
+        let queues = mine
+            .iter()
+            .map(|p| {
+                consumer
+                    .split_partition_queue(spec.topic, *p)
+                    .with_context(|| format!("a queue of its own for `{}` partition {p}", spec.topic))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(KafkaReader {
             consumer,
+            queues,
             topic: spec.topic.to_owned(),
             next: vec![None; mine.len()],
             partitions: mine,
@@ -316,22 +331,33 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
             return ReadStatus::Exhausted;
         }
         self.publish_positions();
+        // The main queue carries no messages now, only events and errors: serve them.
+        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
+            tracing::warn!(topic = %self.topic, error = %e, "Kafka consumer error; retrying");
+        }
+        // A share of the batch from each partition in turn.
+        let share = (max / self.queues.len().max(1)).max(1);
         let mut got = 0;
-        while got < max {
-            match self.consumer.poll(Duration::ZERO) {
-                None => break,
-                Some(Ok(m)) => {
-                    let Some(lane) = self.partitions.iter().position(|p| *p == m.partition()) else { continue };
-                    let (partition, offset) = (m.partition(), m.offset());
-                    let record = self.decode(partition, offset, m.payload());
+        let mut more = true;
+        while got < max && more {
+            more = false;
+            for lane in 0..self.queues.len() {
+                let mut taken = 0;
+                while taken < share && got < max {
+                    let (offset, record) = match self.queues[lane].poll(Duration::ZERO) {
+                        None => break,
+                        Some(Ok(m)) => (m.offset(), self.decode(m.partition(), m.offset(), m.payload())),
+                        Some(Err(e)) => {
+                            tracing::warn!(topic = %self.topic, error = %e, "Kafka partition error; retrying");
+                            break;
+                        }
+                    };
                     self.next[lane] = Some(offset + 1);
                     out.push((((lane as u64) << LANE_SHIFT) | offset as u64, record));
+                    taken += 1;
                     got += 1;
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(topic = %self.topic, error = %e, "Kafka consumer error; retrying");
-                    break;
-                }
+                more |= taken == share;
             }
         }
         if got > 0 {
