@@ -15,7 +15,9 @@ pub struct KernelsSection {
     /// `off`, `auto` (the GPU when one can be used, else the CPU twins) or `require`.
     pub gpu: Option<String>,
     pub garch: Option<GarchSection>,
-    pub cup_handle: Option<CupSection>,
+    /// `[kernels.cup_handle]`: adds the `cup_handle` column (pattern confidence 0..1); the
+    /// keys are [`CupParams`]' fields.
+    pub cup_handle: Option<CupParams>,
     pub indicators: Option<BatchedSection>,
     pub var: Option<VarSection>,
 }
@@ -36,40 +38,6 @@ pub struct GarchSection {
 impl Default for GarchSection {
     fn default() -> Self {
         GarchSection { window: 390, min_returns: 60, refit_every: 30, zero_mean: false }
-    }
-}
-
-/// `[kernels.cup_handle]`: adds the `cup_handle` column (pattern confidence 0..1).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CupSection {
-    pub min_cup: u32,
-    pub max_cup: u32,
-    pub min_handle: u32,
-    pub max_handle: u32,
-    pub min_depth: f64,
-    pub max_depth: f64,
-    pub rim_tolerance: f64,
-    pub symmetry_tolerance: f64,
-    pub max_retrace: f64,
-    pub volume_ratio: f64,
-}
-
-impl Default for CupSection {
-    fn default() -> Self {
-        let p = CupParams::default();
-        CupSection {
-            min_cup: p.min_cup,
-            max_cup: p.max_cup,
-            min_handle: p.min_handle,
-            max_handle: p.max_handle,
-            min_depth: p.min_depth,
-            max_depth: p.max_depth,
-            rim_tolerance: p.rim_tolerance,
-            symmetry_tolerance: p.symmetry_tolerance,
-            max_retrace: p.max_retrace,
-            volume_ratio: p.volume_ratio,
-        }
     }
 }
 
@@ -140,25 +108,8 @@ impl KernelsSection {
                 Ok(GarchSetup { window: g.window, min_returns: g.min_returns, refit_every: g.refit_every, zero_mean: g.zero_mean })
             })
             .transpose()?;
-        let cup_handle = self
-            .cup_handle
-            .as_ref()
-            .map(|c| {
-                let p = CupParams {
-                    min_cup: c.min_cup,
-                    max_cup: c.max_cup,
-                    min_handle: c.min_handle,
-                    max_handle: c.max_handle,
-                    min_depth: c.min_depth,
-                    max_depth: c.max_depth,
-                    rim_tolerance: c.rim_tolerance,
-                    symmetry_tolerance: c.symmetry_tolerance,
-                    max_retrace: c.max_retrace,
-                    volume_ratio: c.volume_ratio,
-                };
-                p.check().map(|_| p).map_err(|e| format!("kernels.{e}"))
-            })
-            .transpose()?;
+        let cup_handle =
+            self.cup_handle.map(|p| p.check().map(|_| p).map_err(|e| format!("kernels.{e}"))).transpose()?;
         let indicators = self
             .indicators
             .as_ref()
@@ -215,5 +166,33 @@ impl KernelsSection {
             indicators,
         });
         Ok(KernelPlan { columns, var: var.map(|setup| VarParams { kernels, setup }) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<KernelPlan, String> {
+        toml::from_str::<KernelsSection>(text).map_err(|e| e.to_string())?.plan()
+    }
+
+    #[test]
+    fn kernel_sections_are_checked_before_start() {
+        let e = plan("[cup_handle]\nmin_cup = 1").err().unwrap();
+        assert!(e.contains("kernels.cup-and-handle bars: need 2 <= min_cup"), "{e}");
+        let e = plan("[cup_handle]\nhandle = 3").err().unwrap();
+        assert!(e.contains("unknown field `handle`"), "{e}");
+        let e = plan("gpu = \"sometimes\"\n[garch]").err().unwrap();
+        assert!(e.contains("kernels.gpu = \"sometimes\": expected"), "{e}");
+        let e = plan("gpu = \"off\"").err().unwrap();
+        assert!(e.contains("no kernel is"), "{e}");
+        let e = plan("[var]\npaths = 10").err().unwrap();
+        assert!(e.contains("paths must be between 100"), "{e}");
+        let ok = plan("gpu = \"off\"\n[cup_handle]\nmax_cup = 60\n[garch]\n").unwrap();
+        let columns = ok.columns.expect("columns");
+        assert_eq!(columns.columns(), ["garch_vol", "cup_handle"]);
+        assert_eq!(columns.cup_handle.map(|c| c.max_cup), Some(60));
+        assert!(ok.var.is_none());
     }
 }

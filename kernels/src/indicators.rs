@@ -1,6 +1,6 @@
 //! Batched indicators: EMA, RSI, rolling mean, variance and z-score of every row's window.
 
-use cudarc::driver::PushKernelArg;
+use cudarc::driver::{DeviceRepr, PushKernelArg, ValidAsZeroBits};
 
 use crate::gpu::{Gpu, launch_error};
 use crate::twin::{self, BLOCK, grid};
@@ -42,34 +42,61 @@ impl<R: Copy> IndicatorRow<R> {
     }
 }
 
+/// A precision the batched indicators run in: its kernel entry point and its CPU twin.
+trait Precision: DeviceRepr + ValidAsZeroBits + Copy + Default {
+    const ENTRY: &'static str;
+    /// Runs the twin over `rows` rows; `out` holds [`OUTPUTS`] values per row.
+    ///
+    /// # Safety
+    /// `offsets` has `rows + 1` entries indexing within `closes`; `out` is long enough.
+    unsafe fn twin(closes: *const Self, offsets: *const u32, rows: u32, p: IndicatorParams, out: *mut Self);
+}
+
+impl Precision for f64 {
+    const ENTRY: &'static str = "tf_batched_indicators_f64";
+    unsafe fn twin(closes: *const f64, offsets: *const u32, rows: u32, p: IndicatorParams, out: *mut f64) {
+        // SAFETY: the caller's promise.
+        unsafe {
+            twin::tf_twin_batched_indicators_f64(
+                grid(rows),
+                BLOCK,
+                closes,
+                offsets,
+                rows,
+                p.ema_period,
+                p.rsi_period,
+                p.window,
+                out,
+            )
+        }
+    }
+}
+
+impl Precision for f32 {
+    const ENTRY: &'static str = "tf_batched_indicators_f32";
+    unsafe fn twin(closes: *const f32, offsets: *const u32, rows: u32, p: IndicatorParams, out: *mut f32) {
+        // SAFETY: the caller's promise.
+        unsafe {
+            twin::tf_twin_batched_indicators_f32(
+                grid(rows),
+                BLOCK,
+                closes,
+                offsets,
+                rows,
+                p.ema_period,
+                p.rsi_period,
+                p.window,
+                out,
+            )
+        }
+    }
+}
+
 impl Kernels {
     /// The indicators of every row of `closes` (oldest first), as the streaming operators
     /// would give them after the same closes.
     pub fn indicators(&self, closes: &Ragged<f64>, p: IndicatorParams) -> Result<Vec<IndicatorRow>, KernelError> {
-        p.check()?;
-        let rows = closes.rows_u32()?;
-        let mut out = vec![0.0f64; rows as usize * OUTPUTS];
-        if rows == 0 {
-            return Ok(Vec::new());
-        }
-        match self.gpu() {
-            Some(gpu) => launch(gpu, "tf_batched_indicators_f64", closes, p, &mut out)?,
-            // SAFETY: the offsets index within `values`, `out` holds OUTPUTS values per row.
-            None => unsafe {
-                twin::tf_twin_batched_indicators_f64(
-                    grid(rows),
-                    BLOCK,
-                    closes.values().as_ptr(),
-                    closes.offsets().as_ptr(),
-                    rows,
-                    p.ema_period,
-                    p.rsi_period,
-                    p.window,
-                    out.as_mut_ptr(),
-                )
-            },
-        }
-        Ok(out.chunks_exact(OUTPUTS).map(IndicatorRow::from_slice).collect())
+        self.batched(closes, p)
     }
 
     /// The same in single precision: about 1e-4 relative to the f64 values on prices of a few
@@ -79,37 +106,36 @@ impl Kernels {
         closes: &Ragged<f32>,
         p: IndicatorParams,
     ) -> Result<Vec<IndicatorRow<f32>>, KernelError> {
+        self.batched(closes, p)
+    }
+
+    fn batched<R: Precision>(
+        &self,
+        closes: &Ragged<R>,
+        p: IndicatorParams,
+    ) -> Result<Vec<IndicatorRow<R>>, KernelError> {
         p.check()?;
         let rows = closes.rows_u32()?;
-        let mut out = vec![0.0f32; rows as usize * OUTPUTS];
         if rows == 0 {
             return Ok(Vec::new());
         }
+        let mut out = vec![R::default(); rows as usize * OUTPUTS];
         match self.gpu() {
-            Some(gpu) => launch(gpu, "tf_batched_indicators_f32", closes, p, &mut out)?,
-            // SAFETY: as above.
-            None => unsafe {
-                twin::tf_twin_batched_indicators_f32(
-                    grid(rows),
-                    BLOCK,
-                    closes.values().as_ptr(),
-                    closes.offsets().as_ptr(),
-                    rows,
-                    p.ema_period,
-                    p.rsi_period,
-                    p.window,
-                    out.as_mut_ptr(),
-                )
-            },
+            Some(gpu) => launch(gpu, R::ENTRY, closes, p, &mut out)?,
+            // SAFETY: the offsets index within the values; `out` holds OUTPUTS values per row.
+            None => unsafe { R::twin(closes.values().as_ptr(), closes.offsets().as_ptr(), rows, p, out.as_mut_ptr()) },
         }
         Ok(out.chunks_exact(OUTPUTS).map(IndicatorRow::from_slice).collect())
     }
 }
 
-fn launch<R>(gpu: &Gpu, entry: &str, closes: &Ragged<R>, p: IndicatorParams, out: &mut [R]) -> Result<(), KernelError>
-where
-    R: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy + Default,
-{
+fn launch<R: Precision>(
+    gpu: &Gpu,
+    entry: &str,
+    closes: &Ragged<R>,
+    p: IndicatorParams,
+    out: &mut [R],
+) -> Result<(), KernelError> {
     let _serial = gpu.serial();
     let rows = closes.rows_u32()?;
     let values = gpu.upload(closes.values())?;

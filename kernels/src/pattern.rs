@@ -1,6 +1,7 @@
 //! The cup-and-handle scan (definition in `cuda/cup_handle.cu`).
 
 use cudarc::driver::{DeviceRepr, PushKernelArg};
+use serde::Deserialize;
 
 use crate::gpu::{Gpu, launch_error};
 use crate::twin::{self, BLOCK, grid};
@@ -8,9 +9,11 @@ use crate::{KernelError, Kernels, Ragged};
 
 const OUTPUTS: usize = 6;
 
-/// The pattern's definition, in bars and fractions (see `cuda/cup_handle.cu`).
+/// The pattern's definition, in bars and fractions (see `cuda/cup_handle.cu`); also the job
+/// config's `[kernels.cup_handle]` section.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CupParams {
     pub min_cup: u32,
     pub max_cup: u32,
