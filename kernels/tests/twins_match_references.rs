@@ -360,7 +360,9 @@ proptest! {
         let hits = Kernels::cpu().cup_handle(&Ragged::from_rows([&c[..]]), &v, p).unwrap();
         let want = cup_reference(&c, &v, &p);
         prop_assert!((hits[0].0 - want).abs() < 1e-12, "kernel {} vs reference {want}", hits[0].0);
-        if breakout_volume >= 2000.0 && noise < 0.0002 && (0.006..0.07).contains(&depth) {
+        // The planted handle dips to 99.0 under rims at 100: it retraces at most half of a cup
+        // at least 2% deep (a shallower cup's handle retraces too much to be one).
+        if breakout_volume >= 2000.0 && noise < 0.0002 && (0.021..0.07).contains(&depth) {
             prop_assert!(want > 0.0, "a clean planted pattern is a pattern");
         }
     }
