@@ -6,6 +6,7 @@
 //!     cargo bench --bench pipeline -- scale                                  # 50, 500, 5000 symbols x 1, 2 workers
 //!     cargo bench --bench pipeline -- latency [RATE] [EPOCH_MS] [SYMBOLS] [WALL_S]  # default 100000 1000 500 60
 //!     cargo bench --bench pipeline -- soak [SYMBOLS] [SECONDS]               # peak RSS, 1x and 10x as long (live simulator)
+//!     cargo bench --bench pipeline -- soak-rss [MINUTES] [EVERY_S] [SYMBOLS] # RSS sampled over a long run, default 30 5 50
 //!     cargo bench --bench pipeline -- compare TICKS.csv                      # ticks -> 1m bars -> EMA(20), RSI(14)
 //!     cargo bench --bench pipeline -- kafka [SYMBOLS] [WORKERS] [SECONDS]    # JSON ticks preloaded on a local tansu
 //!
@@ -238,6 +239,50 @@ fn kafka(symbols: usize, workers: usize, seconds: u64) {
     );
 }
 
+/// The demo graph on the live simulator for `minutes` of wall time (an event-time span it
+/// cannot finish sooner), its RSS sampled every `every_s` into `target/soak-rss.csv`; prints
+/// the first and last minute's mean and the peak.
+fn soak_rss(minutes: f64, every_s: f64, symbols: usize) {
+    let exe = std::env::current_exe().expect("the harness's own path");
+    let seconds = 100_000_000usize.to_string();
+    let mut child = Command::new(exe)
+        .args(["--child", &symbols.to_string(), "1", &seconds, "1000", "-1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting the soak");
+    let status = format!("/proc/{}/status", child.id());
+    let started = std::time::Instant::now();
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    while started.elapsed().as_secs_f64() < minutes * 60.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(every_s));
+        let Ok(text) = std::fs::read_to_string(&status) else { break };
+        let kb = text
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+        if let Some(kb) = kb {
+            samples.push((started.elapsed().as_secs_f64(), kb / 1024.0));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let csv: String = samples.iter().map(|(t, mb)| format!("{t:.1},{mb:.1}\n")).collect();
+    std::fs::write("target/soak-rss.csv", format!("wall_s,rss_mb\n{csv}")).expect("writing target/soak-rss.csv");
+    let mean = |from: f64, to: f64| {
+        let window: Vec<f64> = samples.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, m)| *m).collect();
+        window.iter().sum::<f64>() / window.len().max(1) as f64
+    };
+    let end = samples.last().map_or(0.0, |(t, _)| *t);
+    let peak = samples.iter().map(|(_, m)| *m).fold(0.0, f64::max);
+    println!(
+        "soak-rss: {} samples over {:.1} min, {symbols} symbols: first minute {:.1} MB, last minute {:.1} MB, peak {peak:.1} MB (target/soak-rss.csv)",
+        samples.len(),
+        end / 60.0,
+        mean(0.0, 60.0),
+        mean(end - 60.0, end + 1.0),
+    );
+}
+
 /// Runs one measurement in a child process and returns its line as a map.
 fn measure(args: &[String]) -> BTreeMap<String, String> {
     let exe = std::env::current_exe().expect("the harness's own path");
@@ -409,6 +454,7 @@ fn main() {
                 seconds * 10,
             );
         }
+        "soak-rss" => soak_rss(arg(rest, 0, 30.0), arg(rest, 1, 5.0), arg(rest, 2, 50)),
         "compare" => compare(rest.first().map(String::as_str).expect("compare TICKS.csv")),
         "kafka" => kafka(arg(rest, 0, 500), arg(rest, 1, 1), arg(rest, 2, 1200)),
         other => panic!("unknown mode `{other}`: replay, scale, latency, soak, compare or kafka"),

@@ -75,6 +75,9 @@ pub struct JobConfig {
     pub control: Vec<ControlEntry>,
     #[serde(default)]
     pub output: OutputSection,
+    /// Saving the job's state at epoch boundaries, to resume after a crash.
+    #[serde(default)]
+    pub snapshots: Option<crate::snapshots::SnapshotsSection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -330,6 +333,7 @@ pub struct JobPlan {
     pub kafka_output: Option<KafkaOutputConfig>,
     pub parquet: bool,
     pub questdb: Option<Arc<QuestDbConfig>>,
+    pub snapshots: Option<SnapshotPlan>,
 }
 
 /// A source's symbol universe, checked.
@@ -448,6 +452,42 @@ impl JobConfig {
             return Err("output.dir must not be empty".into());
         }
 
+        let snapshots = match &self.snapshots {
+            None => None,
+            Some(section) => {
+                let every = section.every_s * SECOND as f64;
+                if !(every >= epoch_ns as f64 && every.is_finite()) || (every.round() as i64) % epoch_ns != 0 {
+                    return Err(format!(
+                        "snapshots.every_s = {} must be a whole number of epochs (job.epoch_ms = {})",
+                        section.every_s, job.epoch_ms
+                    ));
+                }
+                if self.kernels.garch.is_some()
+                    || self.kernels.cup_handle.is_some()
+                    || self.kernels.indicators.is_some()
+                    || self.kernels.var.is_some()
+                {
+                    return Err(
+                        "[snapshots] does not cover the batched kernels yet: leave out [kernels.*] or [snapshots]"
+                            .into(),
+                    );
+                }
+                if strategist.is_some() {
+                    return Err("[snapshots] does not cover the strategist's budget yet: leave out [sentiment.strategist] or [snapshots]".into());
+                }
+                if matches!(self.source, SourceSection::Kafka(_)) {
+                    return Err("[snapshots] resumes files and the simulator; a Kafka source resumes from its committed offsets (leave out [snapshots])".into());
+                }
+                let mut fingerprinted = self.clone();
+                fingerprinted.snapshots = None;
+                Some(SnapshotPlan {
+                    section: section.clone(),
+                    every_epochs: (every.round() as i64 / epoch_ns) as u64,
+                    config: format!("{fingerprinted:?}"),
+                })
+            }
+        };
+
         let trading = TradingParams {
             clock,
             symbols: Arc::clone(&symbols),
@@ -480,8 +520,18 @@ impl JobConfig {
             kafka_output: self.output.kafka.clone(),
             parquet: self.output.parquet,
             questdb: self.output.questdb.clone().map(Arc::new),
+            snapshots,
         })
     }
+}
+
+/// `[snapshots]`, resolved.
+#[derive(Clone, Debug)]
+pub struct SnapshotPlan {
+    pub section: crate::snapshots::SnapshotsSection,
+    pub every_epochs: u64,
+    /// The config without `[snapshots]`, for the snapshots' fingerprint.
+    pub config: String,
 }
 
 #[cfg(test)]

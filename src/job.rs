@@ -14,7 +14,10 @@ use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, trading_graph};
 use tradeflow_operators::live_control::{CommandQueue, live_control};
 use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
-use tradeflow_operators::source::{EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest};
+use tradeflow_operators::snapshot::{SnapshotPort, SnapshotStore, Snapshots};
+use tradeflow_operators::source::{
+    Counted, EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest_saved,
+};
 use tradeflow_operators::{Control, News, Order, Pnl, Position, RiskEvent, SymbolTable, Tick};
 
 use crate::config::{JobPlan, SourceSection};
@@ -29,6 +32,7 @@ use crate::connectors::parquet::ParquetSink;
 use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
+use crate::snapshots::FileSnapshots;
 use crate::watch::Watch;
 
 /// Every stream a run writes, in the order the summary lists them.
@@ -103,9 +107,14 @@ pub struct RunSummary {
     pub models: BTreeMap<String, tradeflow_operators::sentiment::model::ModelCounters>,
 }
 
-fn prepare_output(dir: &Path) -> anyhow::Result<()> {
+/// Makes `dir` ready for a run: a run's folder (or a new one); its outputs are cleared unless
+/// the run resumes from a snapshot (whose Parquet sinks remove what came after it).
+fn prepare_output(dir: &Path, snapshots: Option<&Path>, resuming: bool) -> anyhow::Result<()> {
     if dir.exists() {
-        let entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.collect();
+        let entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter(|e| e.as_ref().map_or(true, |e| Some(e.path().as_path()) != snapshots))
+            .collect();
         if !entries.is_empty() && !dir.join(MANIFEST).exists() {
             bail!(
                 "output folder {} is not empty and holds no {MANIFEST}: refusing to overwrite it (choose another output.dir or --output)",
@@ -114,7 +123,7 @@ fn prepare_output(dir: &Path) -> anyhow::Result<()> {
         }
         for stream in STREAMS.iter().chain(&["questdb_rejects", "questdb_undelivered"]) {
             let folder = dir.join(stream);
-            if folder.exists() {
+            if folder.exists() && !resuming {
                 std::fs::remove_dir_all(&folder).with_context(|| format!("clearing {}", folder.display()))?;
             }
         }
@@ -376,6 +385,15 @@ struct Readers {
 
 impl Readers {
     /// The same readers, ending cleanly when `stop` is set.
+    /// Each reader counted, so that its position can be saved and resumed.
+    fn counted(self) -> Self {
+        Readers {
+            ticks: Box::new(Counted::new(self.ticks)),
+            news: Box::new(Counted::new(self.news)),
+            control: Box::new(Counted::new(self.control)),
+        }
+    }
+
     fn stoppable(self, stop: &Arc<AtomicBool>) -> Self {
         Readers {
             ticks: Box::new(Stoppable { inner: self.ticks, stop: Arc::clone(stop) }),
@@ -430,6 +448,8 @@ struct Sinks<'a> {
     questdb: Option<&'a Arc<QuestDbConfig>>,
     /// Count rows, write nothing.
     discard: bool,
+    /// Every sink takes part in the snapshots; Parquet files are cut at their boundaries.
+    snapshots: Option<&'a Snapshots>,
 }
 
 impl Sinks<'_> {
@@ -440,11 +460,12 @@ impl Sinks<'_> {
         let rows = Arc::clone(&self.shared.kafka_rows[name]);
         let kafka = Kafka { brokers: config.brokers.clone() };
         match KafkaSink::<R>::new(&kafka, topic, Arc::clone(&self.ctx.symbols), rows) {
-            Ok(sink) => stream.clone().probe_with(self.probe).sink(
+            Ok(sink) => stream.clone().probe_with(self.probe).sink_saved(
                 name,
                 Box::new(sink),
                 Arc::clone(&self.shared.errors),
                 self.progress(name, "kafka"),
+                self.port(name, "kafka"),
             ),
             Err(e) => {
                 if let Ok(mut errs) = self.shared.errors.lock() {
@@ -472,11 +493,12 @@ impl Sinks<'_> {
             let table = table_name(&config.table_prefix, name);
             let stats = Arc::clone(&self.shared.questdb[name]);
             match QuestDbSink::<R>::new(Arc::clone(config), &table, self.worker, self.dir, self.ctx.clone(), stats) {
-                Ok(sink) => stream.clone().sink(
+                Ok(sink) => stream.clone().sink_saved(
                     name,
                     Box::new(sink),
                     Arc::clone(&self.shared.errors),
                     self.progress(name, "questdb"),
+                    self.port(name, "questdb"),
                 ),
                 Err(e) => self.shared.fail(format!("sink `{name}` to QuestDB: {e}")),
             }
@@ -484,8 +506,27 @@ impl Sinks<'_> {
         if self.parquet {
             let rows = Arc::clone(&self.shared.rows[name]);
             let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
-            stream.sink(name, Box::new(writer), Arc::clone(&self.shared.errors), self.progress(name, "parquet"));
+            let writer = match self.snapshots {
+                Some(s) => match writer.segmented(s.every(), s.start()) {
+                    Ok(w) => w,
+                    Err(e) => return self.shared.fail(format!("sink `{name}` to Parquet: {e}")),
+                },
+                None => writer,
+            };
+            let errors = Arc::clone(&self.shared.errors);
+            stream.sink_saved(
+                name,
+                Box::new(writer),
+                errors,
+                self.progress(name, "parquet"),
+                self.port(name, "parquet"),
+            );
         }
+    }
+
+    /// The sink's place in the snapshots, if the job keeps them.
+    fn port(&self, stream: &str, store: &str) -> Option<SnapshotPort> {
+        self.snapshots.map(|s| s.port(&format!("sink_{stream}_{store}")))
     }
 
     /// A new sink's progress, watched by the sources' pacing and reported by the job.
@@ -540,7 +581,23 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let output_dir = opts.output.clone().unwrap_or_else(|| plan.output_dir.clone());
     check_inputs(&plan)?;
     let config = timely_config(workers, opts)?;
-    prepare_output(&output_dir)?;
+    let snapshots = match &plan.snapshots {
+        Some(_) if opts.processes > 1 => {
+            bail!("[snapshots] needs a single process (-n 1): each process would keep its own")
+        }
+        Some(_) if opts.preloaded.is_some() || opts.discard_output => None,
+        Some(s) => {
+            let dir = s.section.dir.clone().unwrap_or_else(|| output_dir.join("snapshots"));
+            let store = FileSnapshots::open(&s.section, &dir, &s.config, workers, s.every_epochs)?;
+            if store.start() > 0 {
+                tracing::info!(boundary = store.start(), dir = %dir.display(), "resuming from a snapshot");
+            }
+            Some((Arc::new(store), dir, s.every_epochs))
+        }
+        None => None,
+    };
+    let resuming = snapshots.as_ref().is_some_and(|(store, _, _)| store.start() > 0);
+    prepare_output(&output_dir, snapshots.as_ref().map(|(_, dir, _)| dir.as_path()), resuming)?;
 
     let span = match &plan.source {
         SourceSection::Simulator(sim) => Some((sim.start_ts(), sim.end_ts())),
@@ -560,6 +617,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let worker_dir = output_dir.clone();
     let worker_preloaded = opts.preloaded.clone();
     let discard = opts.discard_output;
+    let worker_snapshots = snapshots.map(|(store, _, every)| (store, every));
     let guards = timely::execute(config, move |worker| {
         let plan = &worker_plan;
         let shared = &worker_shared;
@@ -585,23 +643,33 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                 Readers { ticks: Box::new(ticks), news: Box::new(news), control: Box::new(NoInput) }
             }
             None => Readers::for_worker(plan, index, peers, shared),
-        }
-        .stoppable(&shared.stop);
+        };
+        let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
+            let start = store.start();
+            Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
+        });
+        let readers = if snapshots.is_some() { readers.counted() } else { readers }.stoppable(&shared.stop);
+        let port = |name: &str| snapshots.as_ref().map(|s| s.port(name));
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
         let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
 
         worker.dataflow::<u64, _, _>(|scope| {
+            let paced = Some(pace.clone());
+            let stats = Arc::clone(&shared.tick_stats);
             let (ticks, dead_ticks) =
-                ingest(scope, "ticks", readers.ticks, policy, Some(pace.clone()), Arc::clone(&shared.tick_stats));
+                ingest_saved(scope, "ticks", readers.ticks, policy, paced.clone(), stats, port("source_ticks"));
+            let stats = Arc::clone(&shared.news_stats);
             let (news, dead_news) =
-                ingest(scope, "news", readers.news, policy, Some(pace.clone()), Arc::clone(&shared.news_stats));
+                ingest_saved(scope, "news", readers.news, policy, paced, stats, port("source_news"));
+            let stats = Arc::clone(&shared.control_stats);
             let (file_control, dead_file_control) =
-                ingest(scope, "control", readers.control, policy, None, Arc::clone(&shared.control_stats));
-            let configured = ConfiguredControl::new(plan.control.clone(), index == 0);
+                ingest_saved(scope, "control", readers.control, policy, None, stats, port("source_control"));
+            let configured = Counted::new(ConfiguredControl::new(plan.control.clone(), index == 0));
+            let stats = Arc::clone(&shared.control_stats);
             let (config_control, dead_config_control) =
-                ingest(scope, "control", configured, policy, None, Arc::clone(&shared.control_stats));
+                ingest_saved(scope, "control", configured, policy, None, stats, port("source_config_control"));
             let live =
                 live_control(scope, Arc::clone(&shared.commands), Arc::clone(&shared.tick_stats), plan.trading.clock);
 
@@ -610,6 +678,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                     ticks: ticks.clone(),
                     news: news.clone(),
                     control: file_control.concat(config_control).concat(live),
+                    snapshots: snapshots.clone(),
                 },
                 &plan.trading,
             );
@@ -650,6 +719,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                 parquet: plan.parquet && !discard,
                 questdb: plan.questdb.as_ref().filter(|_| !discard),
                 discard,
+                snapshots: snapshots.as_ref(),
             };
             sinks.attach("ticks", ticks);
             sinks.attach("news", news);

@@ -158,7 +158,7 @@ impl KernelsSection {
         if garch.is_none() && cup_handle.is_none() && indicators.is_none() && var.is_none() {
             return Ok(KernelPlan { columns: None, var: None });
         }
-        let kernels = Arc::new(Kernels::select(policy).map_err(|e| format!("kernels.gpu: {e}"))?);
+        let kernels = Kernels::shared(policy).map_err(|e| format!("kernels.gpu: {e}"))?;
         let columns = (garch.is_some() || cup_handle.is_some() || indicators.is_some()).then(|| KernelSetup {
             kernels: Arc::clone(&kernels),
             garch,

@@ -4,11 +4,13 @@
 pub mod commands;
 pub mod config;
 pub mod connectors;
+pub mod fuzzing;
 pub mod job;
 pub mod kernels_config;
 pub mod progress;
 pub mod report;
 pub mod sentiment;
 pub mod server;
+pub mod snapshots;
 pub mod timefmt;
 pub mod watch;

@@ -30,6 +30,7 @@ use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::reconcile::Reconcile;
 use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
 use tradeflow_operators::sentiment::{NewsScoring, ScoreNews};
+use tradeflow_operators::snapshot::Snapshots;
 use tradeflow_operators::strategy::strategist::{Escalation, EscalationRules, ReviewSignals, StrategistModel};
 use tradeflow_operators::strategy::{Signals, Strategy};
 use tradeflow_operators::{
@@ -73,6 +74,8 @@ pub struct TradingInputs<'scope> {
     pub ticks: StreamVec<'scope, u64, Tick>,
     pub news: StreamVec<'scope, u64, News>,
     pub control: StreamVec<'scope, u64, Control>,
+    /// This worker's snapshots, if the job keeps them (not with kernels or the strategist).
+    pub snapshots: Option<Snapshots>,
 }
 
 /// Every stream the graph produces, for the sinks.
@@ -96,13 +99,14 @@ pub struct TradingOutputs<'scope> {
 /// Builds the trading graph on `inputs`. The epoch length of `params.clock` must divide one
 /// second (bars close on epoch boundaries).
 pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingParams) -> TradingOutputs<'scope> {
-    let TradingInputs { ticks, news, control } = inputs;
+    let TradingInputs { ticks, news, control, snapshots } = inputs;
     let scope = ticks.scope();
     let clock = params.clock;
+    let port = |name: &str| snapshots.as_ref().map(|s| s.port(name));
 
-    let bars_1s = ticks.clone().bars(SECOND, clock);
-    let bars_1m = bars_1s.clone().bars(MINUTE, clock);
-    let indicators = bars_1m.clone().indicators(Arc::clone(&params.indicators));
+    let bars_1s = ticks.clone().bars_saved(SECOND, clock, port("bars_1s"));
+    let bars_1m = bars_1s.clone().bars_saved(MINUTE, clock, port("bars_1m"));
+    let indicators = bars_1m.clone().indicators_saved(Arc::clone(&params.indicators), port("indicators"));
     let indicators = match &params.kernels {
         Some((setup, first_column)) => {
             let mut columns = KernelColumns::new(setup.clone(), *first_column);
@@ -126,8 +130,8 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         }
         None => indicators,
     };
-    let sentiment = news.sentiment(params.news.clone());
-    let signals = indicators.clone().signals(sentiment.clone(), Arc::clone(&params.strategy));
+    let sentiment = news.sentiment_saved(params.news.clone(), port("sentiment"));
+    let signals = indicators.clone().signals_saved(sentiment.clone(), Arc::clone(&params.strategy), port("strategy"));
     let (signals, reviews) = match &params.strategist {
         Some(setup) => {
             let escalation = Escalation::new(setup.rules.clone(), Arc::clone(&params.risk));
@@ -155,9 +159,9 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         .concat(control.map(RiskInput::Control))
         .concat(trades)
         .concat(signals.clone().map(|s| RiskInput::Signal(Box::new(s))))
-        .risk(Arc::clone(&params.risk), Arc::clone(&params.symbols));
+        .risk_saved(Arc::clone(&params.risk), Arc::clone(&params.symbols), port("risk"));
 
-    let executions = risk.orders.clone().paper_broker(ticks, params.broker.clone());
+    let executions = risk.orders.clone().paper_broker_saved(ticks, params.broker.clone(), port("broker"));
     executions.clone().connect_loop(report_loop);
     let fills = executions.clone().flat_map(|e| match e {
         Execution::Fill(f) => Some(f),
@@ -187,7 +191,8 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         None => bars_1m.clone().flat_map(|_| None::<PortfolioVar>),
     };
     // The positions the broker's fills add up to, kept against the book's (differential).
-    let breaks = fills.clone().reconcile(risk.positions.clone(), clock);
+    let reconcile_ports = port("reconcile_fills").zip(port("reconcile_positions"));
+    let breaks = fills.clone().reconcile_saved(risk.positions.clone(), clock, reconcile_ports);
 
     TradingOutputs {
         bars_1s,

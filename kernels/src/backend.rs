@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use crate::gpu::Gpu;
 
@@ -78,6 +79,32 @@ impl Kernels {
             Err(why) => {
                 tracing::info!("kernels on the CPU twins: {why}");
                 Ok(Kernels::cpu())
+            }
+        }
+    }
+
+    /// Like [`select`](Self::select), but the GPU is opened (and the kernels compiled) once per
+    /// process and shared by every caller after: a server validating job after job, or a
+    /// test, pays for it once.
+    pub fn shared(policy: GpuPolicy) -> Result<Arc<Self>, KernelError> {
+        static GPU: OnceLock<Result<Arc<Kernels>, String>> = OnceLock::new();
+        static CPU: OnceLock<Arc<Kernels>> = OnceLock::new();
+        let cpu = || Arc::clone(CPU.get_or_init(|| Arc::new(Kernels::cpu())));
+        if policy == GpuPolicy::Off {
+            return Ok(cpu());
+        }
+        let opened = GPU.get_or_init(|| {
+            Gpu::open().map(|gpu| {
+                tracing::info!(device = %gpu.describe(), "kernels on the GPU");
+                Arc::new(Kernels { gpu: Some(gpu) })
+            })
+        });
+        match opened {
+            Ok(gpu) => Ok(Arc::clone(gpu)),
+            Err(why) if policy == GpuPolicy::Require => Err(KernelError::NoGpu(why.clone())),
+            Err(why) => {
+                tracing::info!("kernels on the CPU twins: {why}");
+                Ok(cpu())
             }
         }
     }

@@ -8,11 +8,12 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::event::{Bar, Keyed, Symbol, Tick, Ts};
+use crate::snapshot::SnapshotPort;
 use crate::stash::EpochStash;
 use crate::time::EpochClock;
 
 /// Accumulates one bar. Pure state: no dataflow needed to test it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BarBuilder {
     bar: Bar,
     turnover: f64,
@@ -116,14 +117,27 @@ pub trait Bars<'scope> {
     /// assert_eq!(bars.len(), 2);
     /// assert_eq!((bars[0].open, bars[0].high, bars[0].close, bars[0].vwap), (10.0, 12.0, 12.0, 11.0));
     /// ```
-    fn bars(self, width: Ts, clock: EpochClock) -> StreamVec<'scope, u64, Bar>;
+    fn bars(self, width: Ts, clock: EpochClock) -> StreamVec<'scope, u64, Bar>
+    where
+        Self: Sized,
+    {
+        self.bars_saved(width, clock, None)
+    }
+
+    /// [`bars`](Self::bars), with the bars in progress in the snapshots.
+    fn bars_saved(self, width: Ts, clock: EpochClock, snapshot: Option<SnapshotPort>) -> StreamVec<'scope, u64, Bar>;
 }
 
 impl<'scope, D> Bars<'scope> for StreamVec<'scope, u64, D>
 where
     D: BarInput + ExchangeData,
 {
-    fn bars(self, width: Ts, clock: EpochClock) -> StreamVec<'scope, u64, Bar> {
+    fn bars_saved(
+        self,
+        width: Ts,
+        clock: EpochClock,
+        mut snapshot: Option<SnapshotPort>,
+    ) -> StreamVec<'scope, u64, Bar> {
         assert!(width > 0 && width % clock.epoch_len() == 0, "bar width must be a multiple of the epoch length");
         self.unary_frontier(Exchange::new(|d: &D| d.symbol().route()), "Bars", move |initial, _info| {
             let mut held = Some(initial);
@@ -134,11 +148,44 @@ where
             let mut closed: Vec<Bar> = Vec::new();
             // The last epoch at which input for a window ending at `end` can arrive.
             let last_input_epoch = move |end: Ts| clock.epoch(end - 1 + D::LAG);
+            if let Some(port) = snapshot.as_ref()
+                && let Some((saved_open, saved_closing)) = port.restore_or_panic()
+            {
+                (open, closing) = (saved_open, saved_closing);
+                // A bar sent before the boundary is not sent again.
+                let start = port.start();
+                closing.retain(|end, _| clock.epoch(*end) >= start);
+                for slot in open.iter_mut() {
+                    if slot.as_ref().is_some_and(|b| clock.epoch(b.end()) < start) {
+                        *slot = None;
+                    }
+                }
+            }
+            // At boundary `b`, a bar that closes before `b` has closed and one that closes at
+            // `b` or later is still open: after a restart from `b`, it closes there.
+            let mut save = move |upto: Option<u64>,
+                                 open: &mut Vec<Option<BarBuilder>>,
+                                 closing: &mut BTreeMap<Ts, Vec<Symbol>>,
+                                 closed: &mut Vec<Bar>| {
+                let Some(port) = snapshot.as_mut() else { return };
+                match upto {
+                    Some(upto) => {
+                        if let Some(boundary) = port.due(upto) {
+                            close_until(closing, Some(boundary - 1), last_input_epoch, open, closed);
+                            port.save(boundary, &(&*open, &*closing));
+                        }
+                    }
+                    // The input has ended: the bars still open close now, at their ends; a
+                    // restart drops those that ended before its boundary.
+                    None => port.finish(&(&*open, &*closing)),
+                }
+            };
 
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
 
                 while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    save(Some(epoch), &mut open, &mut closing, &mut closed);
                     let Some((_cap, mut batch)) = stash.take(epoch) else {
                         break;
                     };
@@ -166,6 +213,7 @@ where
                 }
 
                 let frontier_epoch = frontier.frontier().iter().min().copied();
+                save(frontier_epoch, &mut open, &mut closing, &mut closed);
                 close_until(&mut closing, frontier_epoch, last_input_epoch, &mut open, &mut closed);
 
                 if let Some(cap) = held.as_ref() {

@@ -92,7 +92,33 @@ pub trait CallOut<'scope, D> {
         R: Clone + Send + 'static,
         P: ParallelizationContract<u64, Vec<D>>,
         F: FnMut(u64, Vec<D>) -> Vec<Call<R>> + 'static,
-        K: Fn(&R, &R) -> Ordering + 'static;
+        K: Fn(&R, &R) -> Ordering + 'static,
+        Self: Sized,
+    {
+        self.call_out_with(name, pact, runtime, limits, plan, order, |_| {})
+    }
+
+    /// [`call_out`](Self::call_out), telling `progress` how far planning has got: before each
+    /// epoch is planned (`Some(epoch)`: every earlier epoch is planned) and with the input
+    /// frontier after (`None` once the input has ended). The planner's state can be saved
+    /// there for a snapshot.
+    #[allow(clippy::too_many_arguments)]
+    fn call_out_with<R, P, F, K, G>(
+        self,
+        name: &str,
+        pact: P,
+        runtime: tokio::runtime::Handle,
+        limits: CallLimits,
+        plan: F,
+        order: K,
+        progress: G,
+    ) -> StreamVec<'scope, u64, R>
+    where
+        R: Clone + Send + 'static,
+        P: ParallelizationContract<u64, Vec<D>>,
+        F: FnMut(u64, Vec<D>) -> Vec<Call<R>> + 'static,
+        K: Fn(&R, &R) -> Ordering + 'static,
+        G: FnMut(Option<u64>) + 'static;
 }
 
 /// One epoch's capability, its results so far, and how many calls have yet to answer.
@@ -109,7 +135,7 @@ struct Queued<R> {
 }
 
 impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D> {
-    fn call_out<R, P, F, K>(
+    fn call_out_with<R, P, F, K, G>(
         self,
         name: &str,
         pact: P,
@@ -117,12 +143,14 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
         limits: CallLimits,
         mut plan: F,
         order: K,
+        mut progress: G,
     ) -> StreamVec<'scope, u64, R>
     where
         R: Clone + Send + 'static,
         P: ParallelizationContract<u64, Vec<D>>,
         F: FnMut(u64, Vec<D>) -> Vec<Call<R>> + 'static,
         K: Fn(&R, &R) -> Ordering + 'static,
+        G: FnMut(Option<u64>) + 'static,
     {
         let worker = self.scope().worker();
         let max_in_flight = limits.max_in_flight.max(1);
@@ -136,6 +164,7 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
                 while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    progress(Some(epoch));
                     let Some((cap, batch)) = stash.take(epoch) else { break };
                     let mut state = Epoch { cap, results: Vec::new(), outstanding: 0 };
                     for call in plan(epoch, batch) {
@@ -149,6 +178,7 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
                     }
                     epochs.insert(epoch, state);
                 }
+                progress(frontier.frontier().iter().min().copied());
                 while let Ok((epoch, mut results)) = answers.try_recv() {
                     in_flight -= 1;
                     if let Some(state) = epochs.get_mut(&epoch) {

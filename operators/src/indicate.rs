@@ -8,7 +8,8 @@ use timely::dataflow::operators::generic::Operator;
 
 use crate::event::{Bar, IndicatorSet};
 use crate::indicators::{IndicatorBank, IndicatorSuite, Ohlcv};
-use crate::stash::EpochStash;
+use crate::snapshot::{SnapshotPort, checkpoint};
+use crate::stash::{EpochStash, frontier_epoch};
 
 /// Extension trait for computing indicators.
 pub trait Indicate<'scope> {
@@ -34,17 +35,50 @@ pub trait Indicate<'scope> {
     /// assert!(values[0].is_nan());
     /// assert_eq!(&values[1..], &[2.0, 2.0 + (5.0 - 2.0) * 2.0 / 3.0]);
     /// ```
-    fn indicators(self, suite: Arc<IndicatorSuite>) -> StreamVec<'scope, u64, IndicatorSet>;
+    fn indicators(self, suite: Arc<IndicatorSuite>) -> StreamVec<'scope, u64, IndicatorSet>
+    where
+        Self: Sized,
+    {
+        self.indicators_saved(suite, None)
+    }
+
+    /// [`indicators`](Self::indicators), with every symbol's indicator state in the snapshots.
+    fn indicators_saved(
+        self,
+        suite: Arc<IndicatorSuite>,
+        snapshot: Option<SnapshotPort>,
+    ) -> StreamVec<'scope, u64, IndicatorSet>;
 }
 
 impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
-    fn indicators(self, suite: Arc<IndicatorSuite>) -> StreamVec<'scope, u64, IndicatorSet> {
+    fn indicators_saved(
+        self,
+        suite: Arc<IndicatorSuite>,
+        mut snapshot: Option<SnapshotPort>,
+    ) -> StreamVec<'scope, u64, IndicatorSet> {
         self.unary_frontier(Exchange::new(|b: &Bar| b.symbol.route()), "Indicators", move |_initial, _info| {
             let mut stash = EpochStash::<Bar>::default();
             let mut banks: Vec<Option<IndicatorBank>> = Vec::new();
+            if let Some(saved) = snapshot.as_ref().and_then(SnapshotPort::restore_or_panic::<Vec<Option<Vec<Vec<u8>>>>>)
+            {
+                banks = saved
+                    .iter()
+                    .map(|state| {
+                        state.as_ref().map(|state| {
+                            let mut bank = suite.bank();
+                            bank.load(state).unwrap_or_else(|e| panic!("snapshot of the indicators: {e}"));
+                            bank
+                        })
+                    })
+                    .collect();
+            }
+            let save = |banks: &[Option<IndicatorBank>]| -> Vec<Option<Vec<Vec<u8>>>> {
+                banks.iter().map(|b| b.as_ref().map(IndicatorBank::save)).collect()
+            };
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
                 while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                    checkpoint(&mut snapshot, Some(epoch), || save(&banks));
                     let Some((cap, mut bars)) = stash.take(epoch) else {
                         break;
                     };
@@ -69,6 +103,7 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
                         session.give(IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values });
                     }
                 }
+                checkpoint(&mut snapshot, frontier_epoch(frontier.frontier()), || save(&banks));
             }
         })
     }

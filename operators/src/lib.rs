@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod risk;
 pub mod sentiment;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod stash;
 pub mod strategy;

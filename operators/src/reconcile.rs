@@ -13,7 +13,10 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
 use crate::event::{Fill, Position, RiskEvent, RiskEventKind, Symbol};
+use crate::snapshot::{SnapshotPort, checkpoint};
+use crate::stash::{EpochStash, frontier_epoch};
 use crate::time::EpochClock;
+use timely::dataflow::operators::Capability;
 
 /// Quantities are compared in millionths of a unit, so that the sums are exact.
 fn micro_units(qty: f64) -> i64 {
@@ -77,57 +80,101 @@ pub trait Reconcile<'scope> {
         self,
         positions: StreamVec<'scope, u64, Position>,
         clock: EpochClock,
-    ) -> StreamVec<'scope, u64, RiskEvent>;
-}
+    ) -> StreamVec<'scope, u64, RiskEvent>
+    where
+        Self: Sized,
+    {
+        self.reconcile_saved(positions, clock, None)
+    }
 
-impl<'scope> Reconcile<'scope> for StreamVec<'scope, u64, Fill> {
-    fn reconcile(
+    /// [`reconcile`](Self::reconcile) with snapshots: the book's positions and the fills
+    /// made just before the boundary (booked at it) are kept; a difference already open at the
+    /// boundary is not carried over (it was reported when it opened).
+    fn reconcile_saved(
         self,
         positions: StreamVec<'scope, u64, Position>,
         clock: EpochClock,
+        snapshot: Option<(SnapshotPort, SnapshotPort)>,
+    ) -> StreamVec<'scope, u64, RiskEvent>;
+}
+
+type Change = ((String, Symbol), u64, i64);
+
+impl<'scope> Reconcile<'scope> for StreamVec<'scope, u64, Fill> {
+    fn reconcile_saved(
+        self,
+        positions: StreamVec<'scope, u64, Position>,
+        clock: EpochClock,
+        snapshot: Option<(SnapshotPort, SnapshotPort)>,
     ) -> StreamVec<'scope, u64, RiskEvent> {
+        let (mut fills_port, mut held_port) = snapshot.map_or((None, None), |(f, h)| (Some(f), Some(h)));
+        let start = fills_port.as_ref().map_or(0, SnapshotPort::start);
         let fills = self
-            .unary(Pipeline, "FillChanges", |_, _| {
-                move |input, output| {
+            .unary_frontier(Pipeline, "FillChanges", move |initial, _| {
+                // The changes of recent epochs, by the epoch of the fill: the last one before a
+                // boundary is booked at the boundary, after it.
+                let mut recent: std::collections::BTreeMap<u64, Vec<Change>> = Default::default();
+                let mut restored: Option<(Capability<u64>, Vec<Change>)> = fills_port
+                    .as_ref()
+                    .and_then(SnapshotPort::restore_or_panic::<Vec<Change>>)
+                    .map(|changes| (initial.delayed(&start.saturating_sub(1)), changes));
+                move |(input, frontier), output| {
+                    if let Some((cap, changes)) = restored.take() {
+                        output.session(&cap).give_iterator(changes.into_iter());
+                    }
+                    let keep_from = fills_port.as_ref().map(|p| p.next_boundary() - 1);
                     input.for_each_stamp(|cap, data| {
                         let Some(&time) = cap.least() else { return };
                         let booked_at = time + 1;
                         let cap = cap.delayed(&time, 0);
                         let mut session = output.session(&cap);
                         for batch in data {
-                            session.give_iterator(
-                                batch
-                                    .drain(..)
-                                    .map(|f| ((f.account, f.symbol), booked_at, micro_units(f.side.sign() * f.qty))),
-                            );
+                            for f in batch.drain(..) {
+                                let change = ((f.account, f.symbol), booked_at, micro_units(f.side.sign() * f.qty));
+                                if keep_from.is_some_and(|k| time >= k) {
+                                    recent.entry(time).or_default().push(change.clone());
+                                }
+                                session.give(change);
+                            }
                         }
-                    })
+                    });
+                    if let Some(port) = fills_port.as_mut()
+                        && let Some(boundary) = frontier_epoch(frontier.frontier()).and_then(|f| port.due(f))
+                    {
+                        port.save(boundary, &recent.get(&(boundary - 1)).cloned().unwrap_or_default());
+                        let keep_from = port.next_boundary() - 1;
+                        recent.retain(|t, _| *t >= keep_from);
+                    }
                 }
             })
             .as_collection();
         let booked = positions
-            .unary(Exchange::new(|p: &Position| p.symbol.route()), "PositionChanges", |_, _| {
-                let mut held: HashMap<(String, Symbol), i64> = HashMap::new();
-                move |input, output| {
-                    input.for_each_stamp(|cap, data| {
-                        let Some(&time) = cap.least() else { return };
-                        let cap = cap.delayed(&time, 0);
+            .unary_frontier(Exchange::new(|p: &Position| p.symbol.route()), "PositionChanges", move |_, _| {
+                let mut held: HashMap<(String, Symbol), i64> =
+                    held_port.as_ref().and_then(SnapshotPort::restore_or_panic).unwrap_or_default();
+                let mut stash = EpochStash::<Position>::default();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                    // Epoch by epoch, so that a snapshot holds the positions before its boundary.
+                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
+                        checkpoint(&mut held_port, Some(epoch), || held.clone());
+                        let Some((cap, batch)) = stash.take(epoch) else { break };
                         let mut session = output.session(&cap);
-                        for batch in data {
-                            for p in batch.drain(..) {
-                                let now = micro_units(p.qty);
-                                let before = held.insert((p.account.clone(), p.symbol), now).unwrap_or(0);
-                                if now != before {
-                                    session.give(((p.account, p.symbol), time, now - before));
-                                }
+                        for p in batch {
+                            let now = micro_units(p.qty);
+                            let before = held.insert((p.account.clone(), p.symbol), now).unwrap_or(0);
+                            if now != before {
+                                session.give(((p.account, p.symbol), epoch, now - before));
                             }
                         }
-                    })
+                    }
+                    checkpoint(&mut held_port, frontier_epoch(frontier.frontier()), || held.clone());
                 }
             })
             .as_collection();
         fills.concat(booked.negate()).count().inner.flat_map(move |(((account, symbol), gap), time, diff)| {
-            (diff > 0).then(|| RiskEvent {
+            // Before the boundary a restarted job only replays what was booked then.
+            (diff > 0 && time >= start).then(|| RiskEvent {
                 ts: clock.start_of(time),
                 account,
                 kind: RiskEventKind::Reconciliation,

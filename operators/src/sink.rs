@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use timely::dataflow::StreamVec;
+
+use crate::snapshot::{SnapshotPort, checkpoint};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
@@ -12,6 +14,11 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 pub trait RecordSink<R>: 'static {
     /// Takes a batch of records (it may drain `batch`).
     fn write(&mut self, batch: &mut Vec<R>) -> Result<(), String>;
+    /// Takes a batch of records of epoch `epoch`: a sink that files records by epoch (Parquet
+    /// segments between snapshot boundaries) overrides this.
+    fn write_at(&mut self, _epoch: u64, batch: &mut Vec<R>) -> Result<(), String> {
+        self.write(batch)
+    }
     /// Called on every activation after the available input was written, with the input
     /// frontier: everything before it has been written. The sink flushes what is due (by row
     /// count, by timer, or a retry whose backoff has passed).
@@ -62,11 +69,34 @@ pub trait Sink<R> {
     /// Writes every record to `sink` on the worker that holds it, and keeps `progress` up to
     /// date. A failed sink records its error in `errors`, stops writing and keeps consuming, so
     /// the job can end and report it.
-    fn sink(self, name: &str, sink: Box<dyn RecordSink<R>>, errors: SinkErrors, progress: Arc<SinkProgress>);
+    fn sink(self, name: &str, sink: Box<dyn RecordSink<R>>, errors: SinkErrors, progress: Arc<SinkProgress>)
+    where
+        Self: Sized,
+    {
+        self.sink_saved(name, sink, errors, progress, None)
+    }
+
+    /// [`sink`](Self::sink), taking part in the snapshots: a boundary is saved once everything
+    /// before it is durable in the store.
+    fn sink_saved(
+        self,
+        name: &str,
+        sink: Box<dyn RecordSink<R>>,
+        errors: SinkErrors,
+        progress: Arc<SinkProgress>,
+        snapshot: Option<SnapshotPort>,
+    );
 }
 
 impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
-    fn sink(self, name: &str, mut sink: Box<dyn RecordSink<R>>, errors: SinkErrors, progress: Arc<SinkProgress>) {
+    fn sink_saved(
+        self,
+        name: &str,
+        mut sink: Box<dyn RecordSink<R>>,
+        errors: SinkErrors,
+        progress: Arc<SinkProgress>,
+        mut snapshot: Option<SnapshotPort>,
+    ) {
         let label = name.to_owned();
         let mut failed = false;
         let mut closed = false;
@@ -84,9 +114,10 @@ impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
         // has ended keeps the dataflow (and the job) alive until it has delivered or given up.
         builder.build_reschedule(move |_capabilities| {
             move |frontiers| {
-                input.for_each(|_cap, batch| {
+                input.for_each(|cap, batch| {
                     progress.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    if !failed && let Err(e) = sink.write(batch) {
+                    let epoch = cap.least().copied().unwrap_or_default();
+                    if !failed && let Err(e) = sink.write_at(epoch, batch) {
                         fail(e, &mut failed);
                     }
                     batch.clear();
@@ -102,6 +133,11 @@ impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
                 if result.is_ok() && now.is_none() && wake.is_none() {
                     closed = true;
                     result = sink.close();
+                    if result.is_ok()
+                        && let Some(port) = snapshot.as_mut()
+                    {
+                        port.finish(&());
+                    }
                 }
                 if let Err(e) = result {
                     fail(e, &mut failed);
@@ -110,7 +146,11 @@ impl<R: 'static> Sink<R> for StreamVec<'_, u64, R> {
                     progress.accept(now);
                 }
                 if !failed {
-                    progress.made_durable(if closed { None } else { sink.durable() });
+                    let durable = if closed { None } else { sink.durable() };
+                    progress.made_durable(durable);
+                    if !closed {
+                        checkpoint(&mut snapshot, durable, || ());
+                    }
                 }
                 if !closed
                     && !failed

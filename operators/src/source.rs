@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use timely::ExchangeData;
 use timely::dataflow::operators::OkErr;
 use timely::dataflow::operators::generic::operator::source;
@@ -14,6 +16,7 @@ use timely::dataflow::{Scope, StreamVec};
 
 use crate::event::{DeadLetter, EventTime, Ts, truncate_utf8};
 use crate::sink::SinkProgress;
+use crate::snapshot::SnapshotPort;
 use crate::time::{Admission, EpochClock, Watermark};
 
 /// What a reader has for the source after a call.
@@ -46,6 +49,16 @@ pub trait EventReader<R>: 'static {
     /// The job is stopping: nothing more will be read. A reader that commits its position
     /// (Kafka) records how far it got.
     fn stop(&mut self) {}
+    /// How far the reader has read, enough to resume right after the last record it gave
+    /// (the next line of a file, the next offset of each partition): kept in snapshots.
+    fn position(&self) -> Vec<u64> {
+        Vec::new()
+    }
+    /// Continues right after `position`, as [`position`](Self::position) gave it in an earlier
+    /// run over the same input. A reader that cannot says so.
+    fn resume(&mut self, _position: &[u64]) -> Result<(), String> {
+        Err("this source cannot resume from a snapshot".into())
+    }
 }
 
 impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
@@ -63,6 +76,12 @@ impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
     }
     fn stop(&mut self) {
         (**self).stop()
+    }
+    fn position(&self) -> Vec<u64> {
+        (**self).position()
+    }
+    fn resume(&mut self, position: &[u64]) -> Result<(), String> {
+        (**self).resume(position)
     }
 }
 
@@ -93,6 +112,67 @@ impl<R, Rd: EventReader<R>> EventReader<R> for Stoppable<Rd> {
     fn stop(&mut self) {
         self.inner.stop()
     }
+    fn position(&self) -> Vec<u64> {
+        self.inner.position()
+    }
+    fn resume(&mut self, position: &[u64]) -> Result<(), String> {
+        self.inner.resume(position)
+    }
+}
+
+/// A deterministic reader (a file, the simulator) made resumable by counting: its position is
+/// the number of items it has given, and resuming reads that many again and drops them.
+pub struct Counted<Rd> {
+    pub inner: Rd,
+    count: u64,
+}
+
+impl<Rd> Counted<Rd> {
+    pub fn new(inner: Rd) -> Self {
+        Counted { inner, count: 0 }
+    }
+}
+
+impl<R, Rd: EventReader<R>> EventReader<R> for Counted<Rd> {
+    fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
+        let before = out.len();
+        let status = self.inner.read(max, out);
+        self.count += (out.len() - before) as u64;
+        status
+    }
+    fn origin(&self, position: u64) -> String {
+        self.inner.origin(position)
+    }
+    fn lanes(&self) -> usize {
+        self.inner.lanes()
+    }
+    fn lane(&self, position: u64) -> usize {
+        self.inner.lane(position)
+    }
+    fn stop(&mut self) {
+        self.inner.stop()
+    }
+    fn position(&self) -> Vec<u64> {
+        vec![self.count]
+    }
+    fn resume(&mut self, position: &[u64]) -> Result<(), String> {
+        let &[target] = position else {
+            return Err(format!("expected one position, the snapshot has {}", position.len()));
+        };
+        let mut skipped = Vec::new();
+        while self.count < target {
+            let max = (target - self.count).min(4096) as usize;
+            let status = self.read(max, &mut skipped);
+            skipped.clear();
+            if status == ReadStatus::Exhausted && self.count < target {
+                return Err(format!(
+                    "the input ends after {} records, before the {target} the snapshot had read",
+                    self.count
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A reader with nothing to read: an input the job does not use, or another worker's file.
@@ -104,6 +184,9 @@ impl<R: 'static> EventReader<R> for NoInput {
     }
     fn origin(&self, position: u64) -> String {
         format!("no input @{position}")
+    }
+    fn resume(&mut self, _position: &[u64]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -263,15 +346,44 @@ impl EpochWallClock {
 pub fn ingest<'scope, R, Rd>(
     scope: Scope<'scope, u64>,
     name: &str,
-    mut reader: Rd,
+    reader: Rd,
     policy: SourcePolicy,
     pace: Option<Pace>,
     stats: Arc<SourceStats>,
 ) -> (StreamVec<'scope, u64, R>, StreamVec<'scope, u64, DeadLetter>)
 where
-    R: EventTime + ExchangeData + std::fmt::Debug,
+    R: EventTime + ExchangeData + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
     Rd: EventReader<R>,
 {
+    ingest_saved(scope, name, reader, policy, pace, stats, None)
+}
+
+/// What a source keeps in a snapshot at boundary `B`: where its reader had got to, the
+/// lanes' watermarks, and the records already sent for epochs at or after `B` (which the
+/// operators downstream had not yet processed).
+#[derive(Serialize, Deserialize)]
+struct SourceState<R> {
+    position: Vec<u64>,
+    watermarks: Vec<Watermark>,
+    ahead: Vec<(u64, R)>,
+}
+
+/// [`ingest`], with the source's position in the snapshots: restored, the reader resumes
+/// after the position saved and the records saved are sent again.
+pub fn ingest_saved<'scope, R, Rd>(
+    scope: Scope<'scope, u64>,
+    name: &str,
+    mut reader: Rd,
+    policy: SourcePolicy,
+    pace: Option<Pace>,
+    stats: Arc<SourceStats>,
+    mut snapshot: Option<SnapshotPort>,
+) -> (StreamVec<'scope, u64, R>, StreamVec<'scope, u64, DeadLetter>)
+where
+    R: EventTime + ExchangeData + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
+    Rd: EventReader<R>,
+{
+    let label = name.to_owned();
     let mixed: StreamVec<'scope, u64, Result<R, DeadLetter>> = source(scope, name, move |initial, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(initial);
@@ -281,9 +393,40 @@ where
             .collect();
         let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
         let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
+        // Records sent for epochs at or after the next boundary: part of the next snapshot.
+        let mut ahead: Vec<(u64, R)> = Vec::new();
+        let mut resend: Vec<(u64, R)> = Vec::new();
+        let mut start = 0;
+        if let Some(port) = snapshot.as_ref()
+            && let Some(state) = port.restore_or_panic::<SourceState<R>>()
+        {
+            if state.watermarks.len() != lanes.len() {
+                panic!(
+                    "snapshot of source `{label}`: {} lanes (partitions) then, {} now",
+                    state.watermarks.len(),
+                    lanes.len()
+                );
+            }
+            if let Err(e) = reader.resume(&state.position) {
+                panic!("source `{label}` cannot resume from the snapshot: {e}");
+            }
+            for (lane, watermark) in lanes.iter_mut().zip(state.watermarks) {
+                lane.watermark = watermark;
+            }
+            start = port.start();
+            resend = state.ahead.into_iter().filter(|(epoch, _)| *epoch >= start).collect();
+        }
 
         move |output| {
             let Some(held) = cap.as_mut() else { return };
+            if start > *held.time() {
+                // Restarted: what was sent for the boundary and after goes again, first.
+                for (epoch, record) in resend.drain(..) {
+                    output.session(&held.delayed(&epoch)).give(Ok(record));
+                }
+                held.downgrade(&start);
+                stats.frontier.store(start, Ordering::Release);
+            }
             if pace.as_ref().is_some_and(|p| !p.allows(*held.time())) {
                 // Far enough ahead: look again shortly, letting an idle worker park rather than spin
                 // (workers may outnumber cores). Lanes we do not read are not idle.
@@ -338,12 +481,23 @@ where
             // order, or every small run costs a message and its progress update downstream.
             accepted.sort_by_key(|(epoch, _)| *epoch);
             let mut items = accepted.drain(..).peekable();
+            let keep_from = snapshot.as_ref().map_or(u64::MAX, SnapshotPort::next_boundary);
             while let Some((epoch, first)) = items.next() {
                 stats.first_seen.note(epoch);
                 let at = held.delayed(&epoch);
                 let mut session = output.session(&at);
+                if epoch >= keep_from
+                    && let Ok(record) = &first
+                {
+                    ahead.push((epoch, record.clone()));
+                }
                 session.give(first);
                 while let Some((_, item)) = items.next_if(|(e, _)| *e == epoch) {
+                    if epoch >= keep_from
+                        && let Ok(record) = &item
+                    {
+                        ahead.push((epoch, record.clone()));
+                    }
                     session.give(item);
                 }
             }
@@ -359,10 +513,31 @@ where
                     held.downgrade(&epoch);
                 }
             }
+            if let Some(port) = snapshot.as_mut()
+                && let Some(boundary) = port.due(*held.time())
+            {
+                let state = SourceState {
+                    position: reader.position(),
+                    watermarks: lanes.iter().map(|l| l.watermark.clone()).collect(),
+                    ahead: ahead.iter().filter(|(e, _)| *e >= boundary).cloned().collect(),
+                };
+                port.save(boundary, &state);
+                let next = port.next_boundary();
+                ahead.retain(|(e, _)| *e >= next);
+            }
             match status {
                 ReadStatus::More => activator.activate(),
                 ReadStatus::Idle => activator.activate_after(policy.idle_poll),
-                ReadStatus::Exhausted => cap = None,
+                ReadStatus::Exhausted => {
+                    cap = None;
+                    if let Some(port) = snapshot.as_mut() {
+                        let watermarks = lanes.iter().map(|l| l.watermark.clone()).collect();
+                        // It stands for every later boundary: a restart keeps what it sent for
+                        // epochs at or after its own.
+                        let ahead = std::mem::take(&mut ahead);
+                        port.finish(&SourceState::<R> { position: reader.position(), watermarks, ahead });
+                    }
+                }
             }
             let reached = cap.as_ref().map_or(u64::MAX, |c| *c.time());
             stats.frontier.store(reached, Ordering::Release);

@@ -37,6 +37,12 @@ impl<D> EpochStash<D> {
         }
     }
 
+    /// Keeps `data` for the epoch of `cap` (records restored from a snapshot).
+    pub fn insert(&mut self, cap: Capability<u64>, mut data: Vec<D>) {
+        let time = *cap.time();
+        self.epochs.entry(time).or_insert_with(|| (cap, Vec::new())).1.append(&mut data);
+    }
+
     /// The oldest stashed epoch.
     pub fn first_epoch(&self) -> Option<u64> {
         self.epochs.keys().next().copied()
@@ -59,4 +65,9 @@ pub fn ready_epoch(
 ) -> Option<u64> {
     let oldest = candidates.into_iter().flatten().min()?;
     frontiers.iter().all(|f| !f.less_equal(&oldest)).then_some(oldest)
+}
+
+/// The oldest epoch a frontier can still produce (`None` once the input has ended).
+pub fn frontier_epoch(frontier: timely::progress::frontier::AntichainRef<'_, u64>) -> Option<u64> {
+    frontier.iter().min().copied()
 }

@@ -89,7 +89,7 @@ impl Admission {
 /// assert_eq!(wm.admit(5_000), Admission::TooFarAhead { ahead_ns: 4_900 });
 /// assert_eq!(wm.watermark(), Some(90));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Watermark {
     allowed_lateness: i64,
     max_ahead: i64,

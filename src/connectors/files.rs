@@ -3,7 +3,7 @@
 //! be read becomes a dead letter naming the file, the line and the field.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -202,9 +202,12 @@ impl RowFormat for Control {
 /// No record format has more columns than this.
 const MAX_COLUMNS: usize = 8;
 
+/// What a [`FileReader`] reads from: a file, or bytes held in memory.
+type Input = Box<dyn Read + Send>;
+
 enum Rows {
-    Csv { reader: csv::Reader<File>, columns: Vec<Option<usize>>, record: csv::StringRecord },
-    Json { lines: std::io::Lines<BufReader<File>> },
+    Csv { reader: csv::Reader<Input>, columns: Vec<Option<usize>>, record: csv::StringRecord },
+    Json { lines: std::io::Lines<BufReader<Input>> },
 }
 
 /// Reads one file on one worker (worker 0); the other workers get an empty reader.
@@ -227,7 +230,21 @@ impl<R: RowFormat> FileReader<R> {
         let file =
             File::open(path).map_err(|e| format!("{}: cannot open the {} file: {e}", path.display(), R::KIND))?;
         let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        reader.rows = Some(if is_csv {
+        reader.start(Box::new(file), is_csv)?;
+        Ok(reader)
+    }
+
+    /// Reads `input` as if it were the file `path` (CSV when `is_csv`, else JSON lines).
+    pub fn from_reader(path: &Path, input: Input, is_csv: bool, symbols: Arc<SymbolTable>) -> Result<Self, String> {
+        let mut reader =
+            FileReader { path: path.to_owned(), rows: None, line: 0, symbols, _record: std::marker::PhantomData };
+        reader.start(input, is_csv)?;
+        Ok(reader)
+    }
+
+    fn start(&mut self, file: Input, is_csv: bool) -> Result<(), String> {
+        let path = &self.path;
+        self.rows = Some(if is_csv {
             let mut csv = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::Headers).from_reader(file);
             let headers =
                 csv.headers().map_err(|e| format!("{}: cannot read the CSV header: {e}", path.display()))?.clone();
@@ -245,12 +262,12 @@ impl<R: RowFormat> FileReader<R> {
                 columns.push(Some(at));
             }
             columns.extend(R::OPTIONAL.iter().map(|name| find(name)));
-            reader.line = 1;
+            self.line = 1;
             Rows::Csv { reader: csv, columns, record: csv::StringRecord::new() }
         } else {
             Rows::Json { lines: BufReader::new(file).lines() }
         });
-        Ok(reader)
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Parquet sink: one file per stream per worker, written under a temporary name and
 //! renamed when complete, so a file that looks finished is finished.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +14,12 @@ use tradeflow_operators::sink::RecordSink;
 
 use super::arrow_rows::{ArrowRecord, RowContext};
 
-/// Writes records of one stream to `DIR/STREAM/part-WORKER.parquet`.
+/// Writes records of one stream to `DIR/STREAM/part-WORKER.parquet`, or, with snapshots, to one
+/// file per interval between boundaries, `DIR/STREAM/part-WORKER-FIRSTEPOCH.parquet`, each
+/// complete (renamed) once the input has passed its end.
 pub struct ParquetSink<R> {
+    folder: PathBuf,
+    worker: usize,
     path: PathBuf,
     tmp: PathBuf,
     ctx: RowContext,
@@ -22,6 +27,16 @@ pub struct ParquetSink<R> {
     buffer: Vec<R>,
     writer: Option<ArrowWriter<File>>,
     rows: Arc<AtomicU64>,
+    segments: Option<Segments<R>>,
+}
+
+/// The interval files of a sink taking part in snapshots.
+struct Segments<R> {
+    every: u64,
+    /// The first epoch of the file being written.
+    current: u64,
+    /// Records of later files, by their first epoch.
+    later: BTreeMap<u64, Vec<R>>,
 }
 
 impl<R: ArrowRecord> ParquetSink<R> {
@@ -36,7 +51,70 @@ impl<R: ArrowRecord> ParquetSink<R> {
         let folder = dir.join(stream);
         let path = folder.join(format!("part-{worker:04}.parquet"));
         let tmp = folder.join(format!(".part-{worker:04}.parquet.tmp"));
-        ParquetSink { path, tmp, ctx, batch_rows: batch_rows.max(1), buffer: Vec::new(), writer: None, rows }
+        ParquetSink {
+            folder,
+            worker,
+            path,
+            tmp,
+            ctx,
+            batch_rows: batch_rows.max(1),
+            buffer: Vec::new(),
+            writer: None,
+            rows,
+            segments: None,
+        }
+    }
+
+    /// One file per `every` epochs, starting at the boundary `start` the job resumes from:
+    /// files this worker wrote from `start` on (after the snapshot, before a crash) are removed.
+    pub fn segmented(mut self, every: u64, start: u64) -> Result<Self, String> {
+        let every = every.max(1);
+        if let Ok(entries) = std::fs::read_dir(&self.folder) {
+            let mine = format!("part-{:04}-", self.worker);
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let first = name
+                    .strip_prefix(&mine)
+                    .and_then(|n| n.strip_suffix(".parquet"))
+                    .and_then(|n| n.parse::<u64>().ok());
+                let partial = name.starts_with(&format!(".{mine}"));
+                if partial || first.is_some_and(|f| f >= start) {
+                    std::fs::remove_file(entry.path())
+                        .map_err(|e| format!("removing {}: {e}", entry.path().display()))?;
+                }
+            }
+        }
+        self.segments = Some(Segments { every, current: start, later: BTreeMap::new() });
+        self.name_files(start);
+        Ok(self)
+    }
+
+    /// Whether this worker has written a file of this stream (in this run or before a restart).
+    fn has_files(&self) -> bool {
+        let mine = format!("part-{:04}", self.worker);
+        std::fs::read_dir(&self.folder)
+            .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&mine)))
+    }
+
+    fn name_files(&mut self, first: u64) {
+        let w = self.worker;
+        self.path = self.folder.join(format!("part-{w:04}-{first:020}.parquet"));
+        self.tmp = self.folder.join(format!(".part-{w:04}-{first:020}.parquet.tmp"));
+    }
+
+    /// Finishes the file being written (none if it holds no rows) and renames it complete.
+    fn finish_file(&mut self) -> Result<(), String> {
+        if self.writer.is_none() && self.buffer.is_empty() && self.segments.is_some() {
+            return Ok(());
+        }
+        // Also writes an empty file with the schema when the stream carried nothing.
+        self.write_buffer()?;
+        if let Some(writer) = self.writer.take() {
+            writer.close().map_err(|e| format!("finishing {}: {e}", self.tmp.display()))?;
+            std::fs::rename(&self.tmp, &self.path)
+                .map_err(|e| format!("renaming {} to {}: {e}", self.tmp.display(), self.path.display()))?;
+        }
+        Ok(())
     }
 
     fn write_buffer(&mut self) -> Result<(), String> {
@@ -71,22 +149,51 @@ impl<R: ArrowRecord> RecordSink<R> for ParquetSink<R> {
         if self.buffer.len() >= self.batch_rows { self.write_buffer() } else { Ok(()) }
     }
 
-    fn flush(&mut self, _frontier: Option<u64>) -> Result<(), String> {
-        // Parquet files are complete only when closed; rows are batched until then.
+    fn write_at(&mut self, epoch: u64, batch: &mut Vec<R>) -> Result<(), String> {
+        let Some(seg) = self.segments.as_mut() else { return self.write(batch) };
+        let first = epoch / seg.every * seg.every;
+        if first > seg.current {
+            seg.later.entry(first).or_default().append(batch);
+            return Ok(());
+        }
+        self.write(batch)
+    }
+
+    fn flush(&mut self, frontier: Option<u64>) -> Result<(), String> {
+        // A file is complete once the input has passed its interval; a single file, only when
+        // closed. Rows are batched until then.
+        let Some(frontier) = frontier else { return Ok(()) };
+        while let Some(seg) = self.segments.as_ref()
+            && frontier >= seg.current + seg.every
+        {
+            self.finish_file()?;
+            let Some(seg) = self.segments.as_mut() else { break };
+            // The next interval with rows, or the one the frontier is in.
+            let reached = frontier / seg.every * seg.every;
+            let next = seg.later.keys().next().copied().filter(|k| *k < reached).unwrap_or(reached);
+            seg.current = next;
+            let mut waiting = seg.later.remove(&next).unwrap_or_default();
+            self.name_files(next);
+            self.write(&mut waiting)?;
+        }
         Ok(())
     }
 
     fn durable(&self) -> Option<u64> {
-        Some(0)
+        Some(self.segments.as_ref().map_or(0, |s| s.current))
     }
 
     fn close(&mut self) -> Result<(), String> {
-        // Also writes an empty file with the schema when the stream carried nothing.
-        self.write_buffer()?;
-        if let Some(writer) = self.writer.take() {
-            writer.close().map_err(|e| format!("finishing {}: {e}", self.tmp.display()))?;
-            std::fs::rename(&self.tmp, &self.path)
-                .map_err(|e| format!("renaming {} to {}: {e}", self.tmp.display(), self.path.display()))?;
+        self.finish_file()?;
+        while let Some((first, mut rows)) = self.segments.as_mut().and_then(|s| s.later.pop_first()) {
+            self.name_files(first);
+            self.write(&mut rows)?;
+            self.finish_file()?;
+        }
+        if self.segments.is_some() && !self.has_files() {
+            // A stream that carried nothing still gets a file with its schema.
+            self.segments = None;
+            self.finish_file()?;
         }
         Ok(())
     }

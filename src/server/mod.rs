@@ -157,20 +157,27 @@ struct ControlBody {
     command: Command,
 }
 
-async fn control_job(State(app): State<Shared>, Path(id): Path<String>, body: String) -> Response {
-    let command = match serde_json::from_str::<ControlBody>(&body) {
-        Ok(c) => c.command,
-        Err(e) => {
-            let expected = r#"{"command": "halt" | "flatten" | "resume"} or {"command": {"set_limit": {"limit": NAME, "value": NUMBER}}}"#;
-            return error(StatusCode::BAD_REQUEST, format!("expected {expected}: {e}"));
-        }
-    };
+/// Reads the body of `POST /jobs/{id}/control`: one command, with a settable limit and a
+/// finite value; the error says what was expected.
+pub fn parse_control_body(body: &str) -> Result<Command, String> {
+    let command = serde_json::from_str::<ControlBody>(body).map(|c| c.command).map_err(|e| {
+        let expected = r#"{"command": "halt" | "flatten" | "resume"} or {"command": {"set_limit": {"limit": NAME, "value": NUMBER}}}"#;
+        format!("expected {expected}: {e}")
+    })?;
     if let Command::SetLimit { limit, value } = &command
         && (!RiskParams::SETTABLE.contains(&limit.as_str()) || !value.is_finite())
     {
         let limits = RiskParams::SETTABLE.join(", ");
-        return error(StatusCode::BAD_REQUEST, format!("`{limit}` = {value} cannot be set: the limits are {limits}"));
+        return Err(format!("`{limit}` = {value} cannot be set: the limits are {limits}"));
     }
+    Ok(command)
+}
+
+async fn control_job(State(app): State<Shared>, Path(id): Path<String>, body: String) -> Response {
+    let command = match parse_control_body(&body) {
+        Ok(command) => command,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
     match app.jobs.control(&id, command) {
         Ok(Some(view)) => json(StatusCode::ACCEPTED, &view),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),

@@ -9,7 +9,8 @@ use timely::dataflow::operators::generic::Operator;
 pub use paper::{BrokerParams, Execution, PaperBroker, SlippageModel};
 
 use crate::event::{Order, Tick};
-use crate::stash::{EpochStash, ready_epoch};
+use crate::snapshot::{SnapshotPort, checkpoint};
+use crate::stash::{EpochStash, frontier_epoch, ready_epoch};
 
 /// Extension trait for executing orders.
 pub trait Execute<'scope> {
@@ -20,14 +21,28 @@ pub trait Execute<'scope> {
         self,
         ticks: StreamVec<'scope, u64, Tick>,
         params: BrokerParams,
+    ) -> StreamVec<'scope, u64, Execution>
+    where
+        Self: Sized,
+    {
+        self.paper_broker_saved(ticks, params, None)
+    }
+
+    /// [`paper_broker`](Self::paper_broker), with the working orders in the snapshots.
+    fn paper_broker_saved(
+        self,
+        ticks: StreamVec<'scope, u64, Tick>,
+        params: BrokerParams,
+        snapshot: Option<SnapshotPort>,
     ) -> StreamVec<'scope, u64, Execution>;
 }
 
 impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
-    fn paper_broker(
+    fn paper_broker_saved(
         self,
         ticks: StreamVec<'scope, u64, Tick>,
         params: BrokerParams,
+        mut snapshot: Option<SnapshotPort>,
     ) -> StreamVec<'scope, u64, Execution> {
         self.binary_frontier(
             ticks,
@@ -37,7 +52,10 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
             move |_initial, _info| {
                 let mut orders = EpochStash::<Order>::default();
                 let mut ticks = EpochStash::<Tick>::default();
-                let mut broker = PaperBroker::new(params);
+                let mut broker = snapshot
+                    .as_ref()
+                    .and_then(SnapshotPort::restore_or_panic)
+                    .unwrap_or_else(|| PaperBroker::new(params));
                 let mut fills = Vec::new();
                 move |(input1, frontier1), (input2, frontier2), output| {
                     input1.for_each_stamp(|cap, data| orders.push(&cap, 0, data));
@@ -45,6 +63,7 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
                     while let Some(epoch) =
                         ready_epoch([orders.first_epoch(), ticks.first_epoch()], &[frontier1, frontier2])
                     {
+                        checkpoint(&mut snapshot, Some(epoch), || &broker);
                         if let Some((_, mut batch)) = orders.take(epoch) {
                             batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
                             batch.into_iter().for_each(|o| broker.submit(o));
@@ -65,6 +84,11 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
                             output.session(&cap).give_iterator(fills.drain(..));
                         }
                     }
+                    let upto = frontier_epoch(frontier1.frontier())
+                        .into_iter()
+                        .chain(frontier_epoch(frontier2.frontier()))
+                        .min();
+                    checkpoint(&mut snapshot, upto, || &broker);
                 }
             },
         )

@@ -83,14 +83,14 @@ pub enum Execution {
     Expired(Expiry),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Working {
     order: Order,
     remaining: f64,
 }
 
 /// Open orders by symbol.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PaperBroker {
     params: BrokerParams,
     open: Vec<Vec<Working>>,

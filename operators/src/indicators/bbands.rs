@@ -5,7 +5,7 @@ use super::{Indicator, Ohlcv, RunningWindow, ta_is_zero_or_neg};
 /// Outputs `upperband`, `middleband`, `lowerband`: the SMA of the close plus and minus
 /// `dev` population standard deviations. Lookback `period - 1`. The variance is computed as
 /// TA-Lib does, mean of squares minus square of the mean, and is 0 below TA-Lib's epsilon.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Bbands {
     sum: RunningWindow,
     sum_sq: RunningWindow,

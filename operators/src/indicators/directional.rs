@@ -5,7 +5,7 @@ use super::{Indicator, Ohlcv, Ring, ta_is_zero};
 
 /// Smoothed +DM, -DM and true range with TA-Lib's seeding: plain sums over the first `n - 1`
 /// moves, then `x - x / n + new`. Gives its first values on bar `n` (counting from 0).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Movement {
     n: usize,
     seen: usize,
@@ -59,7 +59,7 @@ fn dx(plus: f64, minus: f64, tr: f64) -> Option<f64> {
 
 /// +DI (`plus`) or -DI: smoothed directional movement over smoothed true range, in percent.
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Di {
     movement: Movement,
     plus: bool,
@@ -83,7 +83,7 @@ impl Indicator for Di {
 
 /// Directional movement index; where it is undefined it repeats its last value (0 at first).
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Dx {
     movement: Movement,
     last: f64,
@@ -111,7 +111,7 @@ impl Indicator for Dx {
 
 /// Average directional index: the mean of the first `n` DX values, then Wilder smoothing.
 /// Lookback `2 n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Adx {
     n: usize,
     movement: Movement,
@@ -151,7 +151,7 @@ impl Indicator for Adx {
 }
 
 /// ADX rating: the mean of today's ADX and the ADX `n - 1` bars ago. Lookback `3 n - 2`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Adxr {
     adx: Adx,
     history: Ring,

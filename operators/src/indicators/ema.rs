@@ -4,7 +4,7 @@ use super::{Indicator, Ohlcv};
 
 /// EMA seeded with the simple average of the first `period` values (TA-Lib's default),
 /// smoothing factor `2 / (period + 1)`. Lookback `period - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ema {
     period: usize,
     k: f64,

@@ -10,7 +10,7 @@ const DAY_NS: i64 = 86_400_000_000_000;
 /// UTC day (`ts` is the bar's end, so a bar ending at midnight belongs to the day before). The
 /// typical price is `(high + low + close) / 3`; while the session has traded no volume the VWAP
 /// is the latest typical price. Lookback 0.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionVwap {
     day: Option<i64>,
     turnover: f64,
@@ -33,7 +33,7 @@ impl Indicator for SessionVwap {
 /// Realized volatility per bar: the root mean square of the last `n` log returns of the close,
 /// `sqrt(Σ ln(cₜ / cₜ₋₁)² / n)` (zero mean, not annualized: multiply by `sqrt(bars per year)`).
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RealizedVol {
     prev: f64,
     squares: Ring,
@@ -62,7 +62,7 @@ impl Indicator for RealizedVol {
 
 /// Rolling z-score of the close: `(close - mean) / population deviation` over the last `n`
 /// closes; 0 when the deviation is 0. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ZScore(Variance);
 
 impl ZScore {
@@ -85,7 +85,7 @@ impl Indicator for ZScore {
 
 /// Keltner channel (`upperband`, `middleband`, `lowerband`): the EMA of the close over `n`,
 /// plus and minus `mult` times the ATR over `n` (TA-Lib's EMA and ATR). Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Keltner {
     ema: Ema,
     atr: Atr,
@@ -114,7 +114,7 @@ impl Indicator for Keltner {
 
 /// Donchian channel (`upperband`, `middleband`, `lowerband`): the highest high and lowest low of
 /// the last `n` bars and their midpoint. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Donchian {
     high: Extreme,
     low: Extreme,
@@ -137,7 +137,7 @@ impl Indicator for Donchian {
 /// Support strength, 0..1: the share of the last `n` bars whose low lies within `tolerance_pct`
 /// percent above the window's lowest low. Many bars holding at the same floor make a strong
 /// support (the base of a cup). O(n) per update. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SupportStrength {
     lows: Ring,
     lowest: Extreme,
@@ -166,7 +166,7 @@ impl Indicator for SupportStrength {
 /// Resistance break, percent: how far the close lies above the highest high of the previous `n`
 /// bars (not counting this one), `(close / prior high - 1) × 100`, and 0 when it does not.
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ResistanceBreak {
     highest: Extreme,
 }

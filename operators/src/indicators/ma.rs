@@ -3,7 +3,7 @@
 use super::{Ema, Indicator, Ohlcv, Ring, RunningWindow, ta_is_zero};
 
 /// Simple moving average in TA-Lib's order of operations. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sma(RunningWindow);
 
 impl Sma {
@@ -25,7 +25,7 @@ impl Indicator for Sma {
 
 /// Weighted moving average (weights 1..n, newest heaviest), TA-Lib's running form.
 /// Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Wma {
     ring: Ring,
     seen: usize,
@@ -67,7 +67,7 @@ impl Indicator for Wma {
 }
 
 /// Double EMA: `2 EMA - EMA(EMA)`. Lookback `2 (n - 1)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Dema(Ema, Ema);
 
 impl Dema {
@@ -84,7 +84,7 @@ impl Indicator for Dema {
 }
 
 /// Triple EMA: `3 EMA - 3 EMA(EMA) + EMA(EMA(EMA))`. Lookback `3 (n - 1)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Tema(Ema, Ema, Ema);
 
 impl Tema {
@@ -104,7 +104,7 @@ impl Indicator for Tema {
 
 /// Triangular moving average: an SMA of an SMA (periods `(n+1)/2` twice for odd `n`,
 /// `n/2` and `n/2 + 1` for even `n`), equal to TA-Lib's weights. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Trima(Sma, Sma);
 
 impl Trima {
@@ -124,7 +124,7 @@ impl Indicator for Trima {
 
 /// Kaufman adaptive moving average (TA-Lib: fast 2, slow 30, efficiency over `n`).
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Kama {
     ring: Ring,
     seen: usize,
@@ -184,7 +184,7 @@ impl Indicator for Kama {
 
 /// One level of T3's EMA chain: seeded with the simple average of its first `n` inputs, then
 /// `k x + (1 - k) e` (T3's own form of the update).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct ChainEma {
     n: usize,
     k: f64,
@@ -212,7 +212,7 @@ impl ChainEma {
 }
 
 /// Tillson's T3 (`n`, volume factor `v`): six chained EMAs. Lookback `6 (n - 1)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct T3 {
     levels: [ChainEma; 6],
     c: [f64; 4],

@@ -6,7 +6,7 @@ use super::{Ema, Indicator, Ohlcv};
 /// `fast` prices that end where the slow EMA's seed ends, so both start together, and nothing
 /// is output until the signal EMA (seeded on the first `signal` MACD values) is ready:
 /// lookback `slow - 1 + signal - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Macd {
     fast: Ema,
     slow: Ema,

@@ -67,9 +67,27 @@ pub struct Ohlcv {
 }
 
 /// One streaming indicator.
-pub trait Indicator: Send {
+pub trait Indicator: Send + IndicatorState {
     /// Folds in the next bar and writes this indicator's outputs (NaN while warming up).
     fn update(&mut self, bar: &Ohlcv, out: &mut [f64]);
+}
+
+/// Saving and restoring an indicator's state for a snapshot; every indicator is plain data
+/// with serde's derives, which gives it this.
+pub trait IndicatorState {
+    fn save_state(&self) -> Vec<u8>;
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String>;
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> IndicatorState for T {
+    fn save_state(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        Ok(())
+    }
 }
 
 /// An indicator and its parameters, as named in a config: TA-Lib's function name in lower case,
@@ -212,6 +230,22 @@ impl IndicatorBank {
             indicator.update(bar, &mut out[at..at + *width]);
             at += *width;
         }
+    }
+
+    /// Every indicator's state, in the suite's order.
+    pub fn save(&self) -> Vec<Vec<u8>> {
+        self.indicators.iter().map(|(i, _)| i.save_state()).collect()
+    }
+
+    /// Restores what [`save`](Self::save) gave, for the same suite.
+    pub fn load(&mut self, states: &[Vec<u8>]) -> Result<(), String> {
+        if states.len() != self.indicators.len() {
+            return Err(format!("{} indicator states for {} indicators", states.len(), self.indicators.len()));
+        }
+        for ((indicator, _), state) in self.indicators.iter_mut().zip(states) {
+            indicator.load_state(state)?;
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use super::{Ema, Indicator, Ohlcv, Ring, Sma, ta_is_zero};
 
 /// Chande momentum oscillator, `100 (gain - loss) / (gain + loss)` with RSI's smoothing.
 /// Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Cmo(GainLoss);
 
 impl Cmo {
@@ -25,7 +25,7 @@ impl Indicator for Cmo {
 }
 
 /// Rate of change in percent, `(x / x[n] - 1) * 100`. Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Roc(Ring);
 
 impl Roc {
@@ -47,7 +47,7 @@ impl Indicator for Roc {
 }
 
 /// Momentum, `x - x[n]`. Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Mom(Ring);
 
 impl Mom {
@@ -65,7 +65,7 @@ impl Indicator for Mom {
 
 /// Absolute (APO) or percentage (PPO) price oscillator of two simple averages (TA-Lib's
 /// default MA type). Lookback `slow - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PriceOscillator {
     fast: Sma,
     slow: Sma,
@@ -95,7 +95,7 @@ impl Indicator for PriceOscillator {
 }
 
 /// TRIX: the one-bar rate of change, in percent, of a triple EMA. Lookback `3 (n - 1) + 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Trix {
     emas: [Ema; 3],
     prev: f64,

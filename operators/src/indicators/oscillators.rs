@@ -4,7 +4,7 @@ use super::volatility::true_range;
 use super::{Extreme, Indicator, Ohlcv, Ring, Rsi, RunningWindow, Sma, ta_is_zero, ta_is_zero_or_neg};
 
 /// The raw stochastic %K over `n` bars: where the close sits in the high-low range, 0..100.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct FastK {
     high: Extreme,
     low: Extreme,
@@ -27,7 +27,7 @@ impl FastK {
 
 /// Slow stochastic (`slowk`, `slowd`): %K smoothed by an SMA, and that smoothed again.
 /// Lookback `fastk - 1 + slowk - 1 + slowd - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Stoch {
     fast_k: FastK,
     slow_k: Sma,
@@ -50,7 +50,7 @@ impl Indicator for Stoch {
 }
 
 /// Fast stochastic (`fastk`, `fastd`). Lookback `fastk - 1 + fastd - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StochF {
     fast_k: FastK,
     fast_d: Sma,
@@ -75,7 +75,7 @@ impl Indicator for StochF {
 
 /// Stochastic RSI (`fastk`, `fastd`): the fast stochastic of the RSI.
 /// Lookback `n + fastk - 1 + fastd - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StochRsi {
     rsi: Rsi,
     stoch: StochF,
@@ -95,7 +95,7 @@ impl Indicator for StochRsi {
 }
 
 /// Williams' %R, -100..0. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Willr {
     high: Extreme,
     low: Extreme,
@@ -122,7 +122,7 @@ impl Indicator for Willr {
 
 /// Commodity channel index over the typical price. The mean deviation needs the whole window:
 /// O(n) per update, as in TA-Lib. Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Cci(Ring);
 
 impl Cci {
@@ -149,7 +149,7 @@ impl Indicator for Cci {
 
 /// Ultimate oscillator over three periods (weights 4, 2, 1 from the shortest).
 /// Lookback: the longest period.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct UltOsc {
     prev_close: f64,
     sums: [(RunningWindow, RunningWindow); 3],
@@ -196,7 +196,7 @@ impl Indicator for UltOsc {
 
 /// Aroon (`aroondown`, `aroonup`), or the oscillator `up - down` when `oscillator`: how
 /// recently the `n + 1`-bar low and high were made. Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Aroon {
     n: usize,
     high: Extreme,
@@ -230,7 +230,7 @@ impl Indicator for Aroon {
 }
 
 /// Balance of power, `(close - open) / (high - low)`. Lookback 0.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Bop;
 
 impl Indicator for Bop {
@@ -241,7 +241,7 @@ impl Indicator for Bop {
 }
 
 /// Money flow index: RSI-like ratio of volume-weighted typical-price flows. Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Mfi {
     prev_tp: f64,
     positive: RunningWindow,

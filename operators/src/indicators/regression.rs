@@ -5,7 +5,7 @@ use super::{Extreme, Indicator, Ohlcv, Ring};
 /// The least-squares line through the last `n` closes: its value at the newest bar, or its
 /// slope per bar. Computed over the window as TA-Lib does (O(n) per update).
 /// Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LinearReg {
     ring: Ring,
     slope: bool,
@@ -44,7 +44,7 @@ impl Indicator for LinearReg {
 
 /// `(highest + lowest) / 2` over `n` bars: of the close (MIDPOINT) or of high and low
 /// (MIDPRICE). Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Midpoint {
     high: Extreme,
     low: Extreme,

@@ -4,7 +4,7 @@ use super::{Indicator, Ohlcv, ta_is_zero};
 
 /// Average gain and average loss of the last `period` changes, Wilder-smoothed and seeded by
 /// plain averages, in TA-Lib's order of operations (shared by RSI and CMO).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct GainLoss {
     period: usize,
     prev: f64,
@@ -49,7 +49,7 @@ impl GainLoss {
 
 /// RSI over `period` changes. Lookback `period`: the first value comes with the
 /// `period + 1`-th price.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Rsi(GainLoss);
 
 impl Rsi {

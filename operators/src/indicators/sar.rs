@@ -4,7 +4,7 @@
 use super::{Indicator, Ohlcv};
 
 /// Parabolic stop and reverse (`acceleration` step and `maximum`). Lookback 1.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sar {
     step: f64,
     maximum: f64,

@@ -3,7 +3,7 @@
 /// Sum of the last `period` values, added and subtracted in the order TA-Lib's SMA uses
 /// (add the new value, read the total, subtract the value leaving), so that results agree
 /// with TA-Lib to the last bit rather than only approximately.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RunningWindow {
     ring: Vec<f64>,
     head: usize,

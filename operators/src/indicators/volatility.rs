@@ -21,7 +21,7 @@ pub fn true_range(high: f64, low: f64, prev_close: f64) -> f64 {
 /// computed in two passes over the window, mean first, as TA-Lib 0.8 does: the one-pass
 /// `E[x²] - E[x]²` loses the digits of a small variance of large prices. O(n) per update.
 /// Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Variance(Ring);
 
 impl Variance {
@@ -54,7 +54,7 @@ impl Indicator for Variance {
 
 /// Population standard deviation times `dev`; 0 where the variance is below TA-Lib's epsilon.
 /// Lookback `n - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StdDev {
     var: Variance,
     dev: f64,
@@ -80,7 +80,7 @@ impl Indicator for StdDev {
 }
 
 /// True range. Lookback 1.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct TRange {
     prev_close: f64,
     seen: bool,
@@ -102,7 +102,7 @@ impl Indicator for TRange {
 
 /// Average true range: Wilder smoothing seeded with the simple average of the first `n` true
 /// ranges. `normalized` gives NATR (ATR / close * 100). Lookback `n`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Atr {
     n: usize,
     tr: TRange,

@@ -3,7 +3,7 @@
 use super::{Indicator, Ohlcv};
 
 /// On-balance volume, starting from the first bar's volume. Lookback 0.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Obv {
     value: f64,
     prev_close: Option<f64>,
@@ -23,7 +23,7 @@ impl Indicator for Obv {
 }
 
 /// Chaikin accumulation/distribution line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Ad {
     value: f64,
 }
@@ -47,7 +47,7 @@ impl Indicator for Ad {
 
 /// Chaikin A/D oscillator: fast EMA minus slow EMA of the A/D line, both seeded with its first
 /// value (TA-Lib's ADOSC). Lookback `max(fast, slow) - 1`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AdOsc {
     ad: Ad,
     k: (f64, f64),

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 /// The last `len` values.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ring {
     values: Vec<f64>,
     head: usize,
@@ -57,7 +57,7 @@ impl Ring {
 
 /// The extreme of the last `len` values, with the index where it was seen; on ties the most
 /// recent index wins (as TA-Lib's AROON does).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Extreme {
     len: u64,
     want_max: bool,

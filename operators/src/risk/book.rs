@@ -12,7 +12,7 @@ use crate::event::{
 use crate::symbols::SymbolTable;
 
 /// The part of an open position that one tier of its entry owns.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct TierState {
     /// Index into `RiskParams::tiers`.
     tier: usize,
@@ -20,7 +20,7 @@ struct TierState {
     done: bool,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Holding {
     pub(super) qty: f64,
     avg_price: f64,
@@ -68,7 +68,7 @@ pub enum Decision {
 }
 
 /// One account's book.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RiskBook {
     pub(super) params: RiskParams,
     cash: f64,
@@ -82,7 +82,7 @@ pub struct RiskBook {
     /// The week (Monday-based) and its opening equity, for the weekly loss limit.
     pub(super) week: Option<(i64, f64)>,
     /// The loss rule and period whose suspension was announced.
-    pub(super) suspended: Option<(&'static str, i64)>,
+    pub(super) suspended: Option<(String, i64)>,
     pub(super) recent_orders: VecDeque<Ts>,
     next_stale_scan: Ts,
 }

@@ -61,8 +61,8 @@ impl RiskBook {
                 let loss = open - equity;
                 if loss >= limit * open {
                     let detail = format!("{rule}: loss {loss:.2} reached {key} {limit} x opening equity {open:.2}");
-                    if self.suspended != Some((rule, index)) {
-                        self.suspended = Some((rule, index));
+                    if self.suspended.as_ref().is_none_or(|(r, i)| (r.as_str(), *i) != (rule, index)) {
+                        self.suspended = Some((rule.to_owned(), index));
                         let announce = format!("{detail}: new entries suspended until the {rule} period ends");
                         out.push(self.event(sig.ts, RiskEventKind::Suspended, rule, None, announce));
                     }

@@ -16,7 +16,8 @@ pub use book::{Decision, RiskBook};
 pub use params::{RiskParams, Sizing, Tier};
 
 use crate::event::{Audit, Control, Expiry, Fill, Order, Pnl, Position, RiskEvent, Signal, Symbol, Ts, route_str};
-use crate::stash::EpochStash;
+use crate::snapshot::{SnapshotPort, checkpoint};
+use crate::stash::{EpochStash, frontier_epoch};
 use crate::symbols::SymbolTable;
 
 /// Everything the risk book consumes, merged into one stream.
@@ -83,16 +84,50 @@ pub trait RiskCheck<'scope> {
     /// signals; then looks for stale symbols. Emits orders that passed every check with their
     /// audit records, risk events, positions after fills, and a P&L row for each epoch that saw
     /// a trade or a fill.
-    fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>;
+    fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>
+    where
+        Self: Sized,
+    {
+        self.risk_saved(params, symbols, None)
+    }
+
+    /// [`risk`](Self::risk), with the book (limits changed by control included) in the
+    /// snapshots.
+    fn risk_saved(
+        self,
+        params: Arc<RiskParams>,
+        symbols: Arc<SymbolTable>,
+        snapshot: Option<SnapshotPort>,
+    ) -> RiskStreams<'scope>;
 }
 
 impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
-    fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope> {
+    fn risk_saved(
+        self,
+        params: Arc<RiskParams>,
+        symbols: Arc<SymbolTable>,
+        mut snapshot: Option<SnapshotPort>,
+    ) -> RiskStreams<'scope> {
         let route = route_str(&params.account);
         let outputs =
-            self.unary_frontier(Exchange::new(move |_: &RiskInput| route), "RiskBook", move |_initial, _info| {
+            self.unary_frontier(Exchange::new(move |_: &RiskInput| route), "RiskBook", move |initial, _info| {
                 let mut stash = EpochStash::<RiskInput>::default();
-                let mut book = RiskBook::new((*params).clone());
+                // At boundary `b` the broker's reports for `b` (made at `b - 1`) are on the
+                // feedback edge: the snapshot keeps them with the book, and they are booked at
+                // `b` after a restart.
+                let restored: Option<(RiskBook, Vec<RiskInput>)> =
+                    snapshot.as_ref().and_then(SnapshotPort::restore_or_panic);
+                let mut book = match restored {
+                    Some((book, reports)) => {
+                        let start = snapshot.as_ref().map_or(0, SnapshotPort::start);
+                        stash.insert(initial.delayed(&start), reports);
+                        book
+                    }
+                    None => RiskBook::new((*params).clone()),
+                };
+                let reports_at = |inputs: &[RiskInput]| -> Vec<RiskInput> {
+                    inputs.iter().filter(|i| matches!(i, RiskInput::Fill(_) | RiskInput::Expired(_))).cloned().collect()
+                };
                 let mut decisions = Vec::new();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
@@ -100,6 +135,10 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                         let Some((cap, mut inputs)) = stash.take(epoch) else {
                             break;
                         };
+                        if let Some((port, boundary)) = snapshot.as_mut().and_then(|p| p.due(epoch).map(|b| (p, b))) {
+                            let reports = if epoch == boundary { reports_at(&inputs) } else { Vec::new() };
+                            port.save(boundary, &(&book, reports));
+                        }
                         inputs.sort_by(|a, b| {
                             a.order_key().cmp(&b.order_key()).then_with(|| a.order_id().cmp(&b.order_id()))
                         });
@@ -130,6 +169,10 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                             session.give(RiskOutput::Pnl(book.pnl(ts)));
                         }
                     }
+                    // Only once the frontier is past `b` have all of `b`'s reports arrived (and
+                    // any there were, were taken above).
+                    let upto = frontier_epoch(frontier.frontier()).and_then(|f| f.checked_sub(1));
+                    checkpoint(&mut snapshot, upto, || (&book, Vec::<RiskInput>::new()));
                 }
             });
         RiskStreams {

@@ -5,6 +5,8 @@ pub mod lexicon;
 pub mod model;
 pub mod story;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use story::{ScoreCache, StoryFilter};
 
 use crate::call::{Call, CallLimits, CallOut};
 use crate::event::{News, Sentiment, Ts};
+use crate::snapshot::{SnapshotPort, checkpoint};
 use crate::symbols::SymbolTable;
 
 /// Everything the news operator needs: the model, the lexicon it falls back to, and its limits.
@@ -76,31 +79,50 @@ pub trait ScoreNews<'scope> {
     /// assert_eq!(scored.len(), 1, "the repeat and the same story from another wire are dropped");
     /// assert!(scored[0].score > 0.0);
     /// ```
-    fn sentiment(self, scoring: NewsScoring) -> StreamVec<'scope, u64, Sentiment>;
+    fn sentiment(self, scoring: NewsScoring) -> StreamVec<'scope, u64, Sentiment>
+    where
+        Self: Sized,
+    {
+        self.sentiment_saved(scoring, None)
+    }
+
+    /// [`sentiment`](Self::sentiment), with the repeat and story filter in the snapshots (the
+    /// score cache is not kept: a restarted job asks the model again).
+    fn sentiment_saved(self, scoring: NewsScoring, snapshot: Option<SnapshotPort>)
+    -> StreamVec<'scope, u64, Sentiment>;
 }
 
 impl<'scope> ScoreNews<'scope> for StreamVec<'scope, u64, News> {
-    fn sentiment(self, scoring: NewsScoring) -> StreamVec<'scope, u64, Sentiment> {
+    fn sentiment_saved(
+        self,
+        scoring: NewsScoring,
+        mut snapshot: Option<SnapshotPort>,
+    ) -> StreamVec<'scope, u64, Sentiment> {
         let runtime = scoring.runtime.clone();
         let limits = scoring.limits;
-        let mut filter = StoryFilter::new(scoring.id_window, scoring.story_window);
+        let filter = snapshot.as_ref().and_then(SnapshotPort::restore_or_panic);
+        let filter =
+            Rc::new(RefCell::new(filter.unwrap_or_else(|| StoryFilter::new(scoring.id_window, scoring.story_window))));
+        let saved = Rc::clone(&filter);
         let cache = Arc::new(Mutex::new(ScoreCache::new(scoring.cache_capacity)));
         let scoring = Arc::new(scoring);
         // The same story from two sources must meet on one worker to be recognized. Repeats of
         // an id meet too, as long as the headline is unchanged; a re-issued article under its
         // old id with a new headline is scored again, as a new story.
         let route = |n: &News| story::story_key(&n.headline, &n.symbols);
-        self.call_out(
+        self.call_out_with(
             "Sentiment",
             Exchange::new(route),
             runtime,
             limits,
             move |_epoch, mut batch: Vec<News>| {
                 batch.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
+                let mut filter = filter.borrow_mut();
                 batch.retain(|n| filter.admit(n));
                 plan_calls(&scoring, &cache, batch)
             },
             |a: &Sentiment, b: &Sentiment| (a.ts, &a.news_id, a.symbol).cmp(&(b.ts, &b.news_id, b.symbol)),
+            move |upto| checkpoint(&mut snapshot, upto, || saved.borrow().clone()),
         )
     }
 }

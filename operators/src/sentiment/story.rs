@@ -34,6 +34,7 @@ pub fn content_key(model: &str, news: &News) -> u64 {
 
 /// Admits an article unless its id, or its story, was admitted within the window before it.
 /// Articles must be offered in event-time order.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoryFilter {
     id_window: Ts,
     story_window: Ts,

@@ -16,7 +16,8 @@ use timely::dataflow::operators::generic::Operator;
 
 use crate::event::{IndicatorSet, SECOND, Sentiment, Signal, Ts};
 use crate::indicators::IndicatorSuite;
-use crate::stash::{EpochStash, ready_epoch};
+use crate::snapshot::{SnapshotPort, checkpoint};
+use crate::stash::{EpochStash, frontier_epoch, ready_epoch};
 
 /// The job config's `[strategy]` section: `kind` picks the rule, the other keys are its
 /// parameters.
@@ -176,7 +177,7 @@ pub struct Strategy {
 }
 
 /// One symbol's strategy state: its decaying news sentiment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SymbolStrategy {
     sentiment: f64,
     sentiment_ts: Ts,
@@ -243,14 +244,28 @@ pub trait Signals<'scope> {
         self,
         sentiment: StreamVec<'scope, u64, Sentiment>,
         strategy: Arc<Strategy>,
+    ) -> StreamVec<'scope, u64, Signal>
+    where
+        Self: Sized,
+    {
+        self.signals_saved(sentiment, strategy, None)
+    }
+
+    /// [`signals`](Self::signals), with each symbol's strategy state in the snapshots.
+    fn signals_saved(
+        self,
+        sentiment: StreamVec<'scope, u64, Sentiment>,
+        strategy: Arc<Strategy>,
+        snapshot: Option<SnapshotPort>,
     ) -> StreamVec<'scope, u64, Signal>;
 }
 
 impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
-    fn signals(
+    fn signals_saved(
         self,
         sentiment: StreamVec<'scope, u64, Sentiment>,
         strategy: Arc<Strategy>,
+        mut snapshot: Option<SnapshotPort>,
     ) -> StreamVec<'scope, u64, Signal> {
         self.binary_frontier(
             sentiment,
@@ -260,13 +275,15 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
             move |_initial, _info| {
                 let mut sets = EpochStash::<IndicatorSet>::default();
                 let mut news = EpochStash::<Sentiment>::default();
-                let mut state: Vec<SymbolStrategy> = Vec::new();
+                let mut state: Vec<SymbolStrategy> =
+                    snapshot.as_ref().and_then(SnapshotPort::restore_or_panic).unwrap_or_default();
                 move |(input1, frontier1), (input2, frontier2), output| {
                     input1.for_each_stamp(|cap, data| sets.push(&cap, 0, data));
                     input2.for_each_stamp(|cap, data| news.push(&cap, 0, data));
                     while let Some(epoch) =
                         ready_epoch([sets.first_epoch(), news.first_epoch()], &[frontier1, frontier2])
                     {
+                        checkpoint(&mut snapshot, Some(epoch), || &state);
                         let mut scored = news.take(epoch).map(|(_, v)| v).unwrap_or_default();
                         let Some((cap, mut bars)) = sets.take(epoch) else {
                             // Sentiment alone changes state but emits nothing.
@@ -290,6 +307,11 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                             strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
                         }
                     }
+                    let upto = frontier_epoch(frontier1.frontier())
+                        .into_iter()
+                        .chain(frontier_epoch(frontier2.frontier()))
+                        .min();
+                    checkpoint(&mut snapshot, upto, || &state);
                 }
             },
         )
