@@ -38,7 +38,7 @@ impl Default for SnapshotsSection {
 }
 
 /// What `manifest.json` records of the job that took a snapshot.
-#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 struct Manifest {
     format: u32,
     version: String,
@@ -207,7 +207,7 @@ impl FileSnapshots {
 
     fn complete(&self, boundary: u64) -> std::io::Result<()> {
         let partial = self.dir.join(partial_name(boundary));
-        let manifest = Manifest { boundary, ..self.manifest_copy() };
+        let manifest = Manifest { boundary, ..self.manifest.clone() };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
         std::fs::write(partial.join("manifest.json"), text)?;
         std::fs::rename(&partial, self.dir.join(complete_name(boundary)))?;
@@ -216,17 +216,6 @@ impl FileSnapshots {
             std::fs::remove_dir_all(self.dir.join(complete_name(*old)))?;
         }
         Ok(())
-    }
-
-    fn manifest_copy(&self) -> Manifest {
-        Manifest {
-            format: self.manifest.format,
-            version: self.manifest.version.clone(),
-            config: self.manifest.config.clone(),
-            workers: self.manifest.workers,
-            every_epochs: self.manifest.every_epochs,
-            boundary: self.manifest.boundary,
-        }
     }
 }
 
