@@ -526,7 +526,7 @@ impl Sinks<'_> {
 
     /// The sink's place in the snapshots, if the job keeps them.
     fn port(&self, stream: &str, store: &str) -> Option<SnapshotPort> {
-        self.snapshots.map(|s| s.port(&format!("sink_{stream}_{store}")))
+        self.snapshots.map(|s| s.retaining_port(&format!("sink_{stream}_{store}")))
     }
 
     /// A new sink's progress, watched by the sources' pacing and reported by the job.
@@ -649,7 +649,8 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
         });
         let readers = if snapshots.is_some() { readers.counted() } else { readers }.stoppable(&shared.stop);
-        let port = |name: &str| snapshots.as_ref().map(|s| s.port(name));
+        // The sources keep what they sent since their last save: they can save any boundary.
+        let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
 
         // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
         let probe = ProbeHandle::new();
@@ -743,6 +744,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             sinks.attach("var", out.var);
             sinks.attach("dead_letters", dead);
         });
+        if let Some(snapshots) = &snapshots {
+            snapshots.built();
+        }
         tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
     })
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;

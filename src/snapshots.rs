@@ -8,13 +8,12 @@
 //! from the newest complete snapshot, after checking that it was taken by this version, with
 //! this config and as many workers.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use tradeflow_operators::snapshot::SnapshotStore;
+use tradeflow_operators::snapshot::{Completed, SnapshotStore, Targets};
 
 /// `[snapshots]`: where and how often the job saves its state.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -78,30 +77,6 @@ fn complete_snapshots(dir: &Path) -> anyhow::Result<Vec<u64>> {
     Ok(found)
 }
 
-#[derive(Default)]
-struct Progress {
-    registered: BTreeSet<(usize, String)>,
-    saved: BTreeMap<u64, BTreeSet<(usize, String)>>,
-    /// Participants whose input has ended, with their final state: it stands for every
-    /// boundary after the last one they saved (not before: they skipped those).
-    finished: BTreeMap<(usize, String), Vec<u8>>,
-    last_saved: BTreeMap<(usize, String), u64>,
-    completed: u64,
-}
-
-impl Progress {
-    /// The newest pending boundary every participant has saved or finished before.
-    fn ready(&self) -> Option<u64> {
-        self.saved.iter().rev().find_map(|(b, saved)| {
-            let finished_before = |p: &(usize, String)| {
-                self.finished.contains_key(p) && self.last_saved.get(p).is_none_or(|last| last < b)
-            };
-            let all = self.registered.iter().all(|p| saved.contains(p) || finished_before(p));
-            all.then_some(*b)
-        })
-    }
-}
-
 /// The file store. Build it with [`FileSnapshots::open`] before the workers start.
 pub struct FileSnapshots {
     dir: PathBuf,
@@ -109,7 +84,9 @@ pub struct FileSnapshots {
     manifest: Manifest,
     /// The boundary the job restarts from (0: from the start).
     start: u64,
-    progress: Mutex<Progress>,
+    targets: Mutex<Targets>,
+    /// Boundaries a state of which could not be written: abandoned when they complete.
+    failed: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl FileSnapshots {
@@ -183,7 +160,8 @@ impl FileSnapshots {
             keep: section.keep.max(1),
             manifest,
             start,
-            progress: Mutex::new(Progress { completed: start, ..Progress::default() }),
+            targets: Mutex::new(Targets::new(every_epochs, workers, start)),
+            failed: Mutex::default(),
         })
     }
 
@@ -205,7 +183,8 @@ impl FileSnapshots {
         std::fs::rename(&tmp, &path)
     }
 
-    fn complete(&self, boundary: u64) -> std::io::Result<()> {
+    /// Makes the partial folder of `boundary` a complete snapshot and prunes the old ones.
+    fn seal(&self, boundary: u64) -> std::io::Result<()> {
         let partial = self.dir.join(partial_name(boundary));
         let manifest = Manifest { boundary, ..self.manifest.clone() };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
@@ -220,10 +199,16 @@ impl FileSnapshots {
 }
 
 impl SnapshotStore for FileSnapshots {
-    fn register(&self, worker: usize, name: &str) {
-        if let Ok(mut p) = self.progress.lock() {
-            p.registered.insert((worker, name.to_owned()));
-        }
+    fn register(&self, worker: usize, name: &str, retains: bool) {
+        self.targets().register(worker, name, retains);
+    }
+
+    fn built(&self, worker: usize) {
+        self.targets().built(worker);
+    }
+
+    fn due(&self, worker: usize, name: &str, upto: u64) -> Option<u64> {
+        self.targets().due(worker, name, upto)
     }
 
     fn restored(&self, worker: usize, name: &str) -> Result<Option<Vec<u8>>, String> {
@@ -236,52 +221,48 @@ impl SnapshotStore for FileSnapshots {
 
     fn save(&self, boundary: u64, worker: usize, name: &str, state: Vec<u8>) {
         if let Err(e) = self.write_state(boundary, worker, name, &state) {
+            // The boundary is abandoned when it completes (the next one may succeed); the
+            // snapshot before it stays the newest.
             tracing::error!(boundary, worker, name, "writing snapshot state: {e}");
-            return;
+            self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(boundary);
         }
-        let Ok(mut p) = self.progress.lock() else { return };
-        let last = p.last_saved.entry((worker, name.to_owned())).or_default();
-        *last = (*last).max(boundary);
-        if boundary > p.completed {
-            p.saved.entry(boundary).or_default().insert((worker, name.to_owned()));
-            self.complete_ready(&mut p);
+        let completed = self.targets().saved(boundary, worker, name);
+        if let Some(completed) = completed {
+            self.complete(completed);
         }
     }
 
     fn finish(&self, worker: usize, name: &str, state: Vec<u8>) {
-        let Ok(mut p) = self.progress.lock() else { return };
-        p.finished.insert((worker, name.to_owned()), state);
-        self.complete_ready(&mut p);
+        let completed = self.targets().finished(worker, name, state);
+        if let Some(completed) = completed {
+            self.complete(completed);
+        }
     }
 }
 
 impl FileSnapshots {
-    /// Completes the newest boundary every participant has reached, if any.
-    fn complete_ready(&self, p: &mut Progress) {
-        let Some(boundary) = p.ready() else { return };
-        let saved = p.saved.remove(&boundary).unwrap_or_default();
-        p.saved.retain(|b, _| *b > boundary);
-        p.completed = boundary;
-        let mut result = Ok(());
-        for ((worker, name), state) in &p.finished {
-            if result.is_ok() && !saved.contains(&(*worker, name.clone())) {
-                result = self.write_state(boundary, *worker, name, state);
-            }
+    fn targets(&self) -> std::sync::MutexGuard<'_, Targets> {
+        // The bookkeeping stays consistent across a panic elsewhere: nothing in it can panic.
+        self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the finished participants' states, the manifest, and renames the folder. Only
+    /// the thread that completed the boundary gets here, and the next boundary's states go to
+    /// another folder, so no lock is held.
+    fn complete(&self, completed: Completed) {
+        let Completed { boundary, finished } = completed;
+        if self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&boundary) {
+            tracing::error!(boundary, "snapshot abandoned: a state could not be written");
+            let _ = std::fs::remove_dir_all(self.dir.join(partial_name(boundary)));
+            return;
         }
-        match result.and_then(|()| self.complete(boundary)) {
+        let result = finished
+            .iter()
+            .try_for_each(|((worker, name), state)| self.write_state(boundary, *worker, name, state))
+            .and_then(|()| self.seal(boundary));
+        match result {
             Ok(()) => tracing::debug!(boundary, "snapshot complete"),
             Err(e) => tracing::error!(boundary, "completing snapshot: {e}"),
-        }
-        // Older partial snapshots will never complete now.
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(b) = name.strip_prefix(".partial-").and_then(|b| b.parse::<u64>().ok())
-                    && b < boundary
-                {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
         }
     }
 }

@@ -11,10 +11,6 @@ use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config
 
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 9\nsymbols = 8\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn two_processes_of_two_workers_trade_like_one_worker() {
     let broker = Tansu::start();
@@ -32,7 +28,8 @@ fn two_processes_of_two_workers_trade_like_one_worker() {
     run_job(&single, &one, &["-w", "1"]);
 
     let cluster = write_config(dir.path(), "cluster.toml", &kafka_job("cluster", 1, b, "cluster", &names, ""));
-    let hosts = write_config(dir.path(), "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()));
+    let ports = common::ports::free_ports(2);
+    let hosts = write_config(dir.path(), "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]));
     let outs = [dir.path().join("p0"), dir.path().join("p1")];
     let children: Vec<_> = (0..2)
         .map(|p| {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,10 @@ const STREAMS: &[(&str, &[&str])] = &[
     ("dead_letters", &[]),
 ];
 
+/// The simulated session: its first epoch (1 s epochs) and its length.
+const START_EPOCH: u64 = 1_704_205_800;
+const DURATION_S: u64 = 5400;
+
 /// The demo's graph without the batched kernels, shorter, with a busier strategy, a control
 /// command from the config, and (when `snapshots`) a snapshot every 30 s of event time.
 fn config(snapshots: bool) -> String {
@@ -46,7 +51,7 @@ kind = "simulator"
 seed = 7
 symbols = 30
 start = "2024-01-02T14:30:00Z"
-duration_s = 5400
+duration_s = {DURATION_S}
 ticks_per_second = 3.0
 news_per_hour = 120
 jump_pct = 2.0
@@ -78,6 +83,12 @@ command = "resume"
     text
 }
 
+/// The boundary (epoch) of the newest complete snapshot in the run's folder.
+fn newest_snapshot(run: &Path) -> Option<u64> {
+    let entries = std::fs::read_dir(run.join("snapshots")).ok()?;
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("snapshot-")?.parse().ok()).max()
+}
+
 fn finished(run: &Path) -> bool {
     std::fs::read_to_string(run.join("run.json")).is_ok_and(|t| t.contains("\"finished\""))
 }
@@ -89,21 +100,29 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
     let saved = write_config(dir.path(), "saved.toml", &config(true));
     let (reference, resumed) = (dir.path().join("reference"), dir.path().join("resumed"));
 
-    let started = Instant::now();
     run_job(&plain, &reference, &[]);
-    let whole = started.elapsed();
 
-    // Kill points spread over the run, each measured from its own start: every restart
-    // resumes further on, so later points fall on later parts of the input.
+    // Each run is killed once its snapshots reach a point of the input (not a point in wall
+    // time, which a busy machine stretches), then a few milliseconds later, a different
+    // number each time, so that the kills fall at different places in the work between
+    // snapshots. Every restart resumes from the newest snapshot.
     let mut killed_midway = 0;
-    for fraction in [0.2, 0.45, 0.3, 0.6, 0.25, 0.5] {
+    // The snapshot each restart resumed from, for the message when the output differs.
+    let mut resumed_from = Vec::new();
+    for (fraction, after_ms) in [(0.1, 0), (0.25, 7), (0.4, 23), (0.55, 3), (0.7, 41), (0.85, 13)] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
             .args(["run", saved.to_str().unwrap(), "--quiet", "-o", resumed.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(whole.mul_f64(fraction).max(Duration::from_millis(100)));
+        let kill_at = START_EPOCH + (DURATION_S as f64 * fraction) as u64;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while newest_snapshot(&resumed).is_none_or(|b| b < kill_at) && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no snapshot reached epoch {kill_at} within 120 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(after_ms));
         if child.try_wait().unwrap().is_some() {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -112,6 +131,7 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
         child.kill().unwrap();
         child.wait().unwrap();
         killed_midway += 1;
+        resumed_from.push(newest_snapshot(&resumed));
         assert!(!finished(&resumed));
     }
     assert!(killed_midway >= 3, "only {killed_midway} kills landed while the job ran");
@@ -121,19 +141,23 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
         run_job(&saved, &resumed, &[]);
     }
 
+    let mut differences = Vec::new();
     for (stream, wall_clock) in STREAMS {
         let want = Table::read(&reference, stream).sorted_rows(wall_clock);
         let got = Table::read(&resumed, stream).sorted_rows(wall_clock);
         if got != want {
-            let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(3).collect();
-            let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(3).collect();
-            panic!(
+            // Sets: the streams run to hundreds of thousands of rows.
+            let (want_set, got_set): (HashSet<_>, HashSet<_>) = (want.iter().collect(), got.iter().collect());
+            let missing: Vec<_> = want.iter().filter(|r| !got_set.contains(r)).take(3).collect();
+            let extra: Vec<_> = got.iter().filter(|r| !want_set.contains(r)).take(3).collect();
+            differences.push(format!(
                 "{stream}: {} rows resumed, {} uninterrupted; missing {missing:#?}, extra {extra:#?}",
                 got.len(),
                 want.len()
-            );
+            ));
         }
     }
+    assert!(differences.is_empty(), "restarts from {resumed_from:?}:\n{}", differences.join("\n"));
     let orders = Table::read(&reference, "orders").len();
     assert!(orders > 10, "the run should trade: {orders} orders");
     // No part file was left half-written as if complete.
@@ -148,7 +172,7 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
 #[test]
 fn a_snapshot_of_another_config_or_worker_count_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(true).replace("duration_s = 5400", "duration_s = 600");
+    let text = config(true).replace(&format!("duration_s = {DURATION_S}"), "duration_s = 600");
     let saved = write_config(dir.path(), "saved.toml", &text);
     let out = dir.path().join("out");
     run_job(&saved, &out, &[]);

@@ -191,7 +191,9 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
         None => bars_1m.clone().flat_map(|_| None::<PortfolioVar>),
     };
     // The positions the broker's fills add up to, kept against the book's (differential).
-    let reconcile_ports = port("reconcile_fills").zip(port("reconcile_positions"));
+    // The fills side keeps the fills of recent epochs: it can save any boundary since its last.
+    let fills_port = snapshots.as_ref().map(|s| s.retaining_port("reconcile_fills"));
+    let reconcile_ports = fills_port.zip(port("reconcile_positions"));
     let breaks = fills.clone().reconcile_saved(risk.positions.clone(), clock, reconcile_ports);
 
     TradingOutputs {

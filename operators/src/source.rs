@@ -1,6 +1,7 @@
 //! Reading events into the dataflow: event-time epochs, a watermark, and dead letters.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -246,10 +247,12 @@ impl Pace {
         Pace { probe, max_epochs_ahead, sinks: Rc::default() }
     }
 
-    fn allows(&self, at: u64) -> bool {
-        let within = |done: u64| at <= done.saturating_add(self.max_epochs_ahead);
-        self.probe.with_frontier(|f| f.iter().min().is_none_or(|done| within(*done)))
-            && self.sinks.borrow().iter().all(|s| within(s.accepted.load(Ordering::Acquire)))
+    /// The furthest epoch a source may be at: `max_epochs_ahead` past what the probed streams
+    /// and every sink have finished (`u64::MAX` once they all have).
+    fn limit(&self) -> u64 {
+        let probed = self.probe.with_frontier(|f| f.iter().min().copied()).unwrap_or(u64::MAX);
+        let accepted = self.sinks.borrow().iter().map(|s| s.accepted.load(Ordering::Acquire)).min();
+        probed.min(accepted.unwrap_or(u64::MAX)).saturating_add(self.max_epochs_ahead)
     }
 }
 
@@ -365,7 +368,7 @@ where
 struct SourceState<R> {
     position: Vec<u64>,
     watermarks: Vec<Watermark>,
-    ahead: Vec<(u64, R)>,
+    ahead: Vec<(u64, Result<R, DeadLetter>)>,
 }
 
 /// [`ingest`], with the source's position in the snapshots: restored, the reader resumes
@@ -393,9 +396,10 @@ where
             .collect();
         let mut buffer: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
         let mut accepted: Vec<(u64, Result<R, DeadLetter>)> = Vec::with_capacity(policy.batch);
-        // Records sent for epochs at or after the next boundary: part of the next snapshot.
-        let mut ahead: Vec<(u64, R)> = Vec::new();
-        let mut resend: Vec<(u64, R)> = Vec::new();
+        // Records (and dead letters) sent for epochs at or after the next boundary: part of
+        // the next snapshot.
+        let mut ahead: Vec<(u64, Result<R, DeadLetter>)> = Vec::new();
+        let mut resend: Vec<(u64, Result<R, DeadLetter>)> = Vec::new();
         let mut start = 0;
         if let Some(port) = snapshot.as_ref()
             && let Some(state) = port.restore_or_panic::<SourceState<R>>()
@@ -417,25 +421,47 @@ where
             resend = state.ahead.into_iter().filter(|(epoch, _)| *epoch >= start).collect();
         }
 
+        // With snapshots, the frontier stays within the pace too, not only the reading: one
+        // batch of a sparse input (news) can reach hours ahead, and operators that far ahead
+        // would hold off every snapshot (see `snapshot`). `desired` is where the watermarks
+        // would put it; records are sent at once either way.
+        let capped = snapshot.is_some();
+        let mut desired = 0;
+        let mut exhausted = false;
+        // The epochs at or after the frontier that records were sent for (when capped): the
+        // frontier may jump to the first of them however far ahead, as nothing is processed
+        // before it.
+        let mut sent_ahead: BTreeSet<u64> = BTreeSet::new();
         move |output| {
             let Some(held) = cap.as_mut() else { return };
             if start > *held.time() {
                 // Restarted: what was sent for the boundary and after goes again, first.
-                for (epoch, record) in resend.drain(..) {
-                    output.session(&held.delayed(&epoch)).give(Ok(record));
+                for (epoch, item) in resend.drain(..) {
+                    // Sent again, they are part of the next snapshot as much as new ones.
+                    ahead.push((epoch, item.clone()));
+                    if capped {
+                        sent_ahead.insert(epoch);
+                    }
+                    output.session(&held.delayed(&epoch)).give(item);
                 }
                 held.downgrade(&start);
                 stats.frontier.store(start, Ordering::Release);
             }
-            if pace.as_ref().is_some_and(|p| !p.allows(*held.time())) {
-                // Far enough ahead: look again shortly, letting an idle worker park rather than spin
-                // (workers may outnumber cores). Lanes we do not read are not idle.
+            let limit = pace.as_ref().map_or(u64::MAX, Pace::limit);
+            desired = desired.max(*held.time());
+            // Far enough ahead: look again shortly, letting an idle worker park rather than spin
+            // (workers may outnumber cores).
+            let paced_out = !exhausted && desired > limit;
+            let status = if exhausted {
+                ReadStatus::Exhausted
+            } else if paced_out {
+                // Lanes we do not read are not idle.
                 let now = Instant::now();
                 lanes.iter_mut().for_each(|l| l.last = now);
-                activator.activate_after(PACE_POLL);
-                return;
-            }
-            let status = reader.read(policy.batch, &mut buffer);
+                ReadStatus::Idle
+            } else {
+                reader.read(policy.batch, &mut buffer)
+            };
             let (mut records, mut dead) = (0, 0);
             for (position, item) in buffer.drain(..) {
                 match item {
@@ -484,19 +510,18 @@ where
             let keep_from = snapshot.as_ref().map_or(u64::MAX, SnapshotPort::next_boundary);
             while let Some((epoch, first)) = items.next() {
                 stats.first_seen.note(epoch);
+                if capped {
+                    sent_ahead.insert(epoch);
+                }
                 let at = held.delayed(&epoch);
                 let mut session = output.session(&at);
-                if epoch >= keep_from
-                    && let Ok(record) = &first
-                {
-                    ahead.push((epoch, record.clone()));
+                if epoch >= keep_from {
+                    ahead.push((epoch, first.clone()));
                 }
                 session.give(first);
                 while let Some((_, item)) = items.next_if(|(e, _)| *e == epoch) {
-                    if epoch >= keep_from
-                        && let Ok(record) = &item
-                    {
-                        ahead.push((epoch, record.clone()));
+                    if epoch >= keep_from {
+                        ahead.push((epoch, item.clone()));
                     }
                     session.give(item);
                 }
@@ -508,10 +533,20 @@ where
                 stats.max_ts.fetch_max(newest + policy.allowed_lateness, Ordering::Relaxed);
             }
             if let Some(wm) = combined_watermark(&lanes, policy.idle_timeout) {
-                let epoch = policy.clock.epoch(wm);
-                if epoch > *held.time() {
-                    held.downgrade(&epoch);
-                }
+                desired = desired.max(policy.clock.epoch(wm));
+            }
+            exhausted |= matches!(status, ReadStatus::Exhausted);
+            sent_ahead = sent_ahead.split_off(held.time());
+            // Exhausted, the source ends once its frontier has passed all it sent; until then
+            // (when capped) it follows the pace.
+            let ends = exhausted && (!capped || sent_ahead.is_empty() || limit == u64::MAX);
+            let reach = match (capped, exhausted) {
+                (false, _) => desired,
+                (true, false) => desired.min(limit.max(sent_ahead.first().copied().unwrap_or(u64::MAX))),
+                (true, true) => limit.max(sent_ahead.first().copied().unwrap_or(u64::MAX)),
+            };
+            if !ends && reach > *held.time() {
+                held.downgrade(&reach);
             }
             if let Some(port) = snapshot.as_mut()
                 && let Some(boundary) = port.due(*held.time())
@@ -526,6 +561,7 @@ where
                 ahead.retain(|(e, _)| *e >= next);
             }
             match status {
+                _ if paced_out || (exhausted && !ends) => activator.activate_after(PACE_POLL),
                 ReadStatus::More => activator.activate(),
                 ReadStatus::Idle => activator.activate_after(policy.idle_poll),
                 ReadStatus::Exhausted => {

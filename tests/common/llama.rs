@@ -29,31 +29,41 @@ fn installed(var: &str, what: &str) -> PathBuf {
 
 impl LlamaServer {
     pub fn start() -> LlamaServer {
-        // The probe listener must be closed before the server binds the port.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        LlamaServer::start_on(port)
+        let (child, ports) =
+            super::ports::spawn_listening("llama-server", 1, Duration::from_secs(60), |p| Self::command(p[0]));
+        LlamaServer { child, port: ports[0] }.healthy_within(Duration::from_secs(60))
     }
 
     /// Starts the server on `port` (for a restart on the same address).
     pub fn start_on(port: u16) -> LlamaServer {
+        let child = Self::command(port).spawn().unwrap_or_else(|e| panic!("starting llama-server: {e}"));
+        LlamaServer { child, port }.healthy_within(Duration::from_secs(60))
+    }
+
+    fn command(port: u16) -> Command {
         let bin = installed("LLAMA_SERVER_BIN", "llama-server");
         let model = installed("LLAMA_MODEL", "the Gemma 3 270M GGUF");
-        let port_text = port.to_string();
-        let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port_text, "--no-webui", "--no-jinja", "--chat-template", "gemma"])
-            .args(["-c", "4096", "-np", "4", "-t", "2", "-m"])
+        let mut command = Command::new(&bin);
+        command
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--no-webui", "--no-jinja"])
+            .args(["--chat-template", "gemma", "-c", "4096", "-np", "4", "-t", "2", "-m"])
             .arg(&model)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let server = LlamaServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !server.healthy() {
-            assert!(Instant::now() < deadline, "llama-server did not become healthy on port {port} within 60 s");
+            .stderr(Stdio::null());
+        command
+    }
+
+    fn healthy_within(self, wait: Duration) -> LlamaServer {
+        let deadline = Instant::now() + wait;
+        while !self.healthy() {
+            assert!(
+                Instant::now() < deadline,
+                "llama-server did not become healthy on port {} within {wait:?}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
-        server
+        self
     }
 
     pub fn base_url(&self) -> String {

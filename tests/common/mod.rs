@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod llama;
+pub mod ports;
 pub mod questdb;
 pub mod server;
 
@@ -94,21 +95,17 @@ impl Tansu {
             "the Kafka tests need the tansu broker at {} (run ./deploy/scripts/test.sh once: it installs it)",
             bin.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let brokers = format!("127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(&brokers).is_err() {
-            assert!(std::time::Instant::now() < deadline, "tansu did not listen on {brokers} within 20 s");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let (child, ports) = ports::spawn_listening("tansu", 1, std::time::Duration::from_secs(20), |ports| {
+            let url = format!("tcp://127.0.0.1:{}", ports[0]);
+            let mut command = Command::new(&bin);
+            command
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            command
+        });
+        let brokers = format!("127.0.0.1:{}", ports[0]);
         Tansu { child, brokers }
     }
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::ports::spawn_listening;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,18 +16,6 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(addr: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {addr} within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A VictoriaMetrics process with a temporary data folder, taking ILP over HTTP (`/write`) and
 /// TCP. It keeps numeric fields (a string field becomes 0) at millisecond resolution, and
@@ -42,21 +32,19 @@ impl VictoriaMetrics {
         let bin =
             std::env::var_os("VICTORIA_METRICS_BIN").map(PathBuf::from).unwrap_or_else(|| "victoria-metrics".into());
         let dir = tempfile::tempdir().unwrap();
-        let (http, tcp) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-        let child = Command::new(&bin)
-            .arg(format!("-storageDataPath={}", dir.path().display()))
-            // The simulated sessions are in the past: keep everything.
-            .args(["-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.latencyOffset=0s"])
-            .arg(format!("-httpListenAddr={http}"))
-            .arg(format!("-influxListenAddr={tcp}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("starting {} (the QuestDB tests need Debian's victoria-metrics; ./deploy/scripts/test.sh installs it): {e}", bin.display())
-            });
-        wait_for_port(&http, "victoria-metrics");
-        wait_for_port(&tcp, "victoria-metrics (ILP over TCP)");
+        let (child, ports) = spawn_listening("victoria-metrics", 2, Duration::from_secs(20), |ports| {
+            let mut command = Command::new(&bin);
+            command
+                .arg(format!("-storageDataPath={}", dir.path().display()))
+                // The simulated sessions are in the past: keep everything.
+                .args(["-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.latencyOffset=0s"])
+                .arg(format!("-httpListenAddr=127.0.0.1:{}", ports[0]))
+                .arg(format!("-influxListenAddr=127.0.0.1:{}", ports[1]))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        });
+        let (http, tcp) = (format!("127.0.0.1:{}", ports[0]), format!("127.0.0.1:{}", ports[1]));
         VictoriaMetrics { child, _dir: dir, http, tcp }
     }
 
@@ -135,14 +123,15 @@ impl QuestDbContract {
     pub fn start(mode: Mode) -> QuestDbContract {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let state = Arc::new(Server { mode: Mutex::new(Some(mode)), ..Default::default() });
-        let addr = format!("127.0.0.1:{}", free_port());
         let app = Router::new()
             .route("/settings", get(settings))
             .route("/write", post(write))
             .route("/api/v2/write", post(write))
             .route("/exec", get(exec))
             .with_state(Arc::clone(&state));
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(&addr)).unwrap();
+        // Port 0: the kernel picks one no other test holds.
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
         runtime.spawn(async move { axum::serve(listener, app).await });
         QuestDbContract { state, addr, _runtime: runtime }
     }

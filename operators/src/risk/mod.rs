@@ -171,7 +171,8 @@ impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
                     }
                     // Only once the frontier is past `b` have all of `b`'s reports arrived (and
                     // any there were, were taken above).
-                    let upto = frontier_epoch(frontier.frontier()).and_then(|f| f.checked_sub(1));
+                    // (A frontier still at 0 says nothing yet; an empty one, that the input ended.)
+                    let upto = frontier_epoch(frontier.frontier()).map(|f| f.saturating_sub(1));
                     checkpoint(&mut snapshot, upto, || (&book, Vec::<RiskInput>::new()));
                 }
             });
