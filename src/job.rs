@@ -505,7 +505,8 @@ impl Sinks<'_> {
         }
         if self.parquet {
             let rows = Arc::clone(&self.shared.rows[name]);
-            let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows);
+            let writer = ParquetSink::<R>::new(self.dir, name, self.worker, self.ctx.clone(), self.batch_rows, rows)
+                .stopping_on_error(Arc::clone(&self.shared.stop));
             let writer = match self.snapshots {
                 Some(s) => match writer.segmented(s.every(), s.start()) {
                     Ok(w) => w,
@@ -761,6 +762,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let wall_s = started.elapsed().as_secs_f64();
     let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     if !errors.is_empty() {
+        // The folder says so too, not "running" as a killed run's would.
+        let failed = serde_json::json!({ "state": "failed", "errors": errors });
+        let _ = std::fs::write(output_dir.join(MANIFEST), format!("{failed:#}\n"));
         bail!("the job ran but its output is incomplete:\n  {}", errors.join("\n  "));
     }
     // Every sink has closed: what was read is durable, so the group may move past it.

@@ -1,11 +1,14 @@
 //! The Parquet sink: one file per stream per worker, written under a temporary name and
-//! renamed when complete, so a file that looks finished is finished.
+//! renamed when complete, so a file that looks finished is finished. A write that fails (a
+//! full disk, a folder that went away) removes the unfinished file and stops the job's sources,
+//! so that the job ends at once with the error rather than reading on into a sink that takes
+//! nothing.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -13,6 +16,9 @@ use parquet::file::properties::WriterProperties;
 use tradeflow_operators::sink::RecordSink;
 
 use super::arrow_rows::{ArrowRecord, RowContext};
+
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 65_536;
 
 /// Writes records of one stream to `DIR/STREAM/part-WORKER.parquet`, or, with snapshots, to one
 /// file per interval between boundaries, `DIR/STREAM/part-WORKER-FIRSTEPOCH.parquet`, each
@@ -28,6 +34,8 @@ pub struct ParquetSink<R> {
     writer: Option<ArrowWriter<File>>,
     rows: Arc<AtomicU64>,
     segments: Option<Segments<R>>,
+    /// Raised when a write fails: the job's stop flag.
+    stop_on_error: Option<Arc<AtomicBool>>,
 }
 
 /// The interval files of a sink taking part in snapshots.
@@ -62,7 +70,28 @@ impl<R: ArrowRecord> ParquetSink<R> {
             writer: None,
             rows,
             segments: None,
+            stop_on_error: None,
         }
+    }
+
+    /// Raises `stop` (the job's graceful stop) when a write fails.
+    pub fn stopping_on_error(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop_on_error = Some(stop);
+        self
+    }
+
+    /// After a failed write: the unfinished file goes (nothing half-written is left behind), and
+    /// the job is told to stop.
+    fn checked(&mut self, result: Result<(), String>) -> Result<(), String> {
+        if result.is_err() {
+            self.writer = None;
+            self.buffer.clear();
+            let _ = std::fs::remove_file(&self.tmp);
+            if let Some(stop) = &self.stop_on_error {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        result
     }
 
     /// One file per `every` epochs, starting at the boundary `start` the job resumes from:
@@ -127,7 +156,12 @@ impl<R: ArrowRecord> ParquetSink<R> {
                 std::fs::create_dir_all(folder).map_err(|e| format!("creating {}: {e}", folder.display()))?;
             }
             let file = File::create(&self.tmp).map_err(|e| format!("creating {}: {e}", self.tmp.display()))?;
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            // Row groups of a bounded size go to the file as they fill: memory stays flat, and a
+            // full disk shows at once rather than when the file is closed.
+            let props = WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .build();
             let writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
                 .map_err(|e| format!("opening {}: {e}", self.tmp.display()))?;
             self.writer = Some(writer);
@@ -145,8 +179,8 @@ impl<R: ArrowRecord> ParquetSink<R> {
 
 impl<R: ArrowRecord> RecordSink<R> for ParquetSink<R> {
     fn write(&mut self, batch: &mut Vec<R>) -> Result<(), String> {
-        self.buffer.append(batch);
-        if self.buffer.len() >= self.batch_rows { self.write_buffer() } else { Ok(()) }
+        let result = self.append(batch);
+        self.checked(result)
     }
 
     fn write_at(&mut self, epoch: u64, batch: &mut Vec<R>) -> Result<(), String> {
@@ -160,6 +194,27 @@ impl<R: ArrowRecord> RecordSink<R> for ParquetSink<R> {
     }
 
     fn flush(&mut self, frontier: Option<u64>) -> Result<(), String> {
+        let result = self.finish_passed_files(frontier);
+        self.checked(result)
+    }
+
+    fn durable(&self) -> Option<u64> {
+        Some(self.segments.as_ref().map_or(0, |s| s.current))
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        let result = self.finish_all_files();
+        self.checked(result)
+    }
+}
+
+impl<R: ArrowRecord> ParquetSink<R> {
+    fn append(&mut self, batch: &mut Vec<R>) -> Result<(), String> {
+        self.buffer.append(batch);
+        if self.buffer.len() >= self.batch_rows { self.write_buffer() } else { Ok(()) }
+    }
+
+    fn finish_passed_files(&mut self, frontier: Option<u64>) -> Result<(), String> {
         // A file is complete once the input has passed its interval; a single file, only when
         // closed. Rows are batched until then.
         let Some(frontier) = frontier else { return Ok(()) };
@@ -174,20 +229,16 @@ impl<R: ArrowRecord> RecordSink<R> for ParquetSink<R> {
             seg.current = next;
             let mut waiting = seg.later.remove(&next).unwrap_or_default();
             self.name_files(next);
-            self.write(&mut waiting)?;
+            self.append(&mut waiting)?;
         }
         Ok(())
     }
 
-    fn durable(&self) -> Option<u64> {
-        Some(self.segments.as_ref().map_or(0, |s| s.current))
-    }
-
-    fn close(&mut self) -> Result<(), String> {
+    fn finish_all_files(&mut self) -> Result<(), String> {
         self.finish_file()?;
         while let Some((first, mut rows)) = self.segments.as_mut().and_then(|s| s.later.pop_first()) {
             self.name_files(first);
-            self.write(&mut rows)?;
+            self.append(&mut rows)?;
             self.finish_file()?;
         }
         if self.segments.is_some() && !self.has_files() {
