@@ -47,6 +47,12 @@ pub trait EventReader<R>: 'static {
     fn lane(&self, _position: u64) -> usize {
         0
     }
+    /// Whether `lane` has read all its input holds for now (a Kafka partition at its end).
+    /// Only such a lane counts as idle: one that is behind and gets nothing (its broker is
+    /// down) is waited for, or the others would move on and its records would come late.
+    fn caught_up(&self, _lane: usize) -> bool {
+        true
+    }
     /// The job is stopping: nothing more will be read. A reader that commits its position
     /// (Kafka) records how far it got.
     fn stop(&mut self) {}
@@ -74,6 +80,9 @@ impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
     }
     fn lane(&self, position: u64) -> usize {
         (**self).lane(position)
+    }
+    fn caught_up(&self, lane: usize) -> bool {
+        (**self).caught_up(lane)
     }
     fn stop(&mut self) {
         (**self).stop()
@@ -109,6 +118,9 @@ impl<R, Rd: EventReader<R>> EventReader<R> for Stoppable<Rd> {
     }
     fn lane(&self, position: u64) -> usize {
         self.inner.lane(position)
+    }
+    fn caught_up(&self, lane: usize) -> bool {
+        self.inner.caught_up(lane)
     }
     fn stop(&mut self) {
         self.inner.stop()
@@ -149,6 +161,9 @@ impl<R, Rd: EventReader<R>> EventReader<R> for Counted<Rd> {
     }
     fn lane(&self, position: u64) -> usize {
         self.inner.lane(position)
+    }
+    fn caught_up(&self, lane: usize) -> bool {
+        self.inner.caught_up(lane)
     }
     fn stop(&mut self) {
         self.inner.stop()
@@ -216,8 +231,9 @@ struct Lane {
 /// The event time the source may advance its frontier to: the smallest watermark of the lanes
 /// that are not idle; nothing while one of those has no record yet; the largest watermark when
 /// every lane is idle.
-fn combined_watermark(lanes: &[Lane], idle_timeout: Duration) -> Option<Ts> {
-    let mut active = lanes.iter().filter(|l| l.last.elapsed() < idle_timeout).peekable();
+fn combined_watermark(lanes: &[Lane], idle_timeout: Duration, caught_up: impl Fn(usize) -> bool) -> Option<Ts> {
+    let idle = |(i, l): &(usize, &Lane)| l.last.elapsed() >= idle_timeout && caught_up(*i);
+    let mut active = lanes.iter().enumerate().filter(|il| !idle(il)).map(|(_, l)| l).peekable();
     if active.peek().is_some() {
         active.map(|l| l.watermark.watermark()).try_fold(Ts::MAX, |min, w| w.map(|w| min.min(w)))
     } else {
@@ -532,7 +548,7 @@ where
             if let Some(newest) = lanes.iter().filter_map(|l| l.watermark.watermark()).max() {
                 stats.max_ts.fetch_max(newest + policy.allowed_lateness, Ordering::Relaxed);
             }
-            if let Some(wm) = combined_watermark(&lanes, policy.idle_timeout) {
+            if let Some(wm) = combined_watermark(&lanes, policy.idle_timeout, |lane| reader.caught_up(lane)) {
                 desired = desired.max(policy.clock.epoch(wm));
             }
             exhausted |= matches!(status, ReadStatus::Exhausted);

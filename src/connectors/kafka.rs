@@ -75,7 +75,14 @@ impl Kafka {
     /// A consumer in `group` that commits nothing by itself. Without a committed offset it
     /// starts at the beginning of each partition or at its end (`from_beginning`).
     pub fn consumer(&self, group: &str, from_beginning: bool) -> anyhow::Result<BaseConsumer> {
-        self.config()
+        self.consumer_config(group, from_beginning)
+            .create()
+            .with_context(|| format!("Kafka consumer for {}", self.brokers))
+    }
+
+    fn consumer_config(&self, group: &str, from_beginning: bool) -> ClientConfig {
+        let mut config = self.config();
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", if from_beginning { "earliest" } else { "latest" })
@@ -84,9 +91,8 @@ impl Kafka {
             // Large fetches: a fetch round trip, not decoding, limits a replay.
             .set("max.partition.fetch.bytes", "16777216")
             .set("fetch.max.bytes", "67108864")
-            .set("queued.max.messages.kbytes", "262144")
-            .create()
-            .with_context(|| format!("Kafka consumer for {}", self.brokers))
+            .set("queued.max.messages.kbytes", "262144");
+        config
     }
 
     /// Creates `topics` with `partitions` each; a topic that exists already is left as it is.
@@ -214,6 +220,8 @@ pub struct KafkaReader<R> {
     partitions: Vec<i32>,
     /// The offset after the last message read, per lane.
     next: Vec<Option<i64>>,
+    /// Whether each lane has read to the end of its partition (and nothing came since).
+    at_end: Vec<bool>,
     symbols: Arc<SymbolTable>,
     stop_after_idle: Option<Duration>,
     idle_since: Option<Instant>,
@@ -239,7 +247,13 @@ pub struct ReaderSpec<'a> {
 
 impl<R: RowFormat> KafkaReader<R> {
     pub fn open(spec: ReaderSpec, symbols: Arc<SymbolTable>) -> anyhow::Result<Self> {
-        let consumer = spec.kafka.consumer(spec.group, spec.from_earliest)?;
+        // Told when a partition is read to its end: only then may it count as idle.
+        let consumer: BaseConsumer = spec
+            .kafka
+            .consumer_config(spec.group, spec.from_earliest)
+            .set("enable.partition.eof", "true")
+            .create()
+            .with_context(|| format!("Kafka consumer for {}", spec.kafka.brokers))?;
         let mine: Vec<i32> = partitions(&consumer, &spec.kafka.brokers, spec.topic)?
             .into_iter()
             .filter(|p| (*p as usize) % spec.peers == spec.index)
@@ -275,6 +289,7 @@ impl<R: RowFormat> KafkaReader<R> {
             queues,
             topic: spec.topic.to_owned(),
             next: vec![None; mine.len()],
+            at_end: vec![false; mine.len()],
             partitions: mine,
             symbols,
             stop_after_idle: spec.stop_after_idle,
@@ -347,12 +362,17 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
                     let (offset, record) = match self.queues[lane].poll(Duration::ZERO) {
                         None => break,
                         Some(Ok(m)) => (m.offset(), self.decode(m.partition(), m.offset(), m.payload())),
+                        Some(Err(KafkaError::PartitionEOF(_))) => {
+                            self.at_end[lane] = true;
+                            break;
+                        }
                         Some(Err(e)) => {
                             tracing::warn!(topic = %self.topic, error = %e, "Kafka partition error; retrying");
                             break;
                         }
                     };
                     self.next[lane] = Some(offset + 1);
+                    self.at_end[lane] = false;
                     out.push((((lane as u64) << LANE_SHIFT) | offset as u64, record));
                     taken += 1;
                     got += 1;
@@ -363,6 +383,11 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
         if got > 0 {
             self.idle_since = None;
             return ReadStatus::More;
+        }
+        if !self.at_end.iter().all(|end| *end) {
+            // Behind on a partition and getting nothing: the broker is slow or down. Wait.
+            self.idle_since = None;
+            return ReadStatus::Idle;
         }
         let since = *self.idle_since.get_or_insert_with(Instant::now);
         if self.stop_after_idle.is_some_and(|limit| since.elapsed() >= limit) {
@@ -384,6 +409,10 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
 
     fn lane(&self, position: u64) -> usize {
         (position >> LANE_SHIFT) as usize
+    }
+
+    fn caught_up(&self, lane: usize) -> bool {
+        self.at_end.get(lane).copied().unwrap_or(true)
     }
 
     fn stop(&mut self) {

@@ -110,6 +110,21 @@ impl Tansu {
     }
 }
 
+impl Tansu {
+    /// Stops the broker process (SIGSTOP): it holds its connections and answers nothing, as a
+    /// broker that hangs or a network that drops everything.
+    pub fn pause(&self) {
+        let status = Command::new("kill").args(["-STOP", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "could not stop tansu");
+    }
+
+    /// Lets a paused broker go on (SIGCONT).
+    pub fn resume(&self) {
+        let status = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "could not continue tansu");
+    }
+}
+
 impl Drop for Tansu {
     fn drop(&mut self) {
         let _ = self.child.kill();

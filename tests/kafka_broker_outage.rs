@@ -1,0 +1,80 @@
+//! Fault injection: the Kafka broker stops answering for longer than the source's idle timeout
+//! and its stop-after-idle, in the middle of a run, then comes back. The job must wait for it
+//! and go on: every row of every stream as in a run without the outage, no dead letter.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server::metric;
+use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config};
+
+const START: f64 = 1_704_205_800.0;
+const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 5\nsymbols = 20\nstart = \"2024-01-02T14:30:00Z\"\nduration_s = 3600\nticks_per_second = 3.0\nnews_per_hour = 120\njump_pct = 3.0\n";
+
+const STREAMS: &[&str] =
+    &["ticks", "news", "bars_1m", "signals", "orders", "fills", "positions", "pnl", "dead_letters"];
+
+/// The job's event time from its metrics endpoint, once it serves one.
+fn event_time(port: u16) -> Option<f64> {
+    let text = ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call().ok()?.body_mut().read_to_string().ok()?;
+    text.contains("tradeflow_event_time_seconds{job=\"outage\"}")
+        .then(|| metric(&text, "tradeflow_event_time_seconds", "job=\"outage\""))
+}
+
+#[test]
+fn a_broker_that_stops_answering_midway_is_waited_for_and_nothing_is_lost_or_doubled() {
+    let broker = Tansu::start();
+    let b = broker.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let names = simulator_names(SIMULATOR);
+    let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
+    ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
+    ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
+    ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
+    ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
+
+    // The same topics read twice, by two groups: once without trouble, once with the outage.
+    // Both give up 4 s after the last message; the outage lasts 6 s, past that and past the
+    // partitions' idle timeout (2 s).
+    let plain = write_config(dir.path(), "plain.toml", &kafka_job("outage", 2, b, "plain", &names, ""));
+    let reference = dir.path().join("reference");
+    run_job(&plain, &reference, &[]);
+
+    let config = write_config(dir.path(), "outage.toml", &kafka_job("outage", 2, b, "outage", &names, ""));
+    let out = dir.path().join("out");
+    let port = common::ports::free_ports(1)[0];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+        .args(["run", config.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()])
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A sixth of the session in: the job is reading.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at = loop {
+        if let Some(t) = event_time(port).filter(|t| *t >= START + 600.0) {
+            break t;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before the outage");
+        assert!(Instant::now() < deadline, "the job did not get 10 minutes into the session within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(child.try_wait().unwrap().is_none(), "the job gave up during the outage");
+    broker.resume();
+    assert!(at < START + 3000.0, "the outage came at {at}, too late in the session to tell");
+
+    let run = child.wait_with_output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for stream in STREAMS {
+        let want = Table::read(&reference, stream).sorted_rows(&[]);
+        let got = Table::read(&out, stream).sorted_rows(&[]);
+        assert!(got == want, "{stream}: {} rows after the outage, {} without", got.len(), want.len());
+    }
+    assert_eq!(Table::read(&out, "dead_letters").len(), 0);
+    assert!(Table::read(&out, "orders").len() > 10, "the session should trade");
+}
