@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config};
+use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
 
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 9\nsymbols = 8\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
 
@@ -18,10 +18,7 @@ fn two_processes_of_two_workers_trade_like_one_worker() {
     let dir = tempfile::tempdir().unwrap();
     let names = simulator_names(SIMULATOR);
     let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
-    ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
-    ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
-    ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
-    ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
+    broker.load_simulated(&sim);
 
     let single = write_config(dir.path(), "single.toml", &kafka_job("cluster", 1, b, "single", &names, ""));
     let one = dir.path().join("one");

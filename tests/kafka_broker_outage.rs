@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::metric;
-use common::{Table, Tansu, kafka_job, ok, run_job, simulator_names, write_config};
+use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
 
 const START: f64 = 1_704_205_800.0;
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 5\nsymbols = 20\nstart = \"2024-01-02T14:30:00Z\"\nduration_s = 3600\nticks_per_second = 3.0\nnews_per_hour = 120\njump_pct = 3.0\n";
@@ -30,10 +30,7 @@ fn a_broker_that_stops_answering_midway_is_waited_for_and_nothing_is_lost_or_dou
     let dir = tempfile::tempdir().unwrap();
     let names = simulator_names(SIMULATOR);
     let sim = write_config(dir.path(), "sim.toml", SIMULATOR);
-    ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
-    ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
-    ok(&["produce", "ticks", "--simulate", sim.to_str().unwrap(), "--topic", "ticks", "--brokers", b]);
-    ok(&["produce", "news", "--simulate", sim.to_str().unwrap(), "--topic", "news", "--brokers", b]);
+    broker.load_simulated(&sim);
 
     // The same topics read twice, by two groups: once without trouble, once with the outage.
     // Both give up 4 s after the last message; the outage lasts 6 s, past that and past the

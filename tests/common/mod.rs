@@ -111,6 +111,15 @@ impl Tansu {
 }
 
 impl Tansu {
+    /// Topics `ticks` (4 partitions) and `news` (2) filled by the simulator config at `sim`.
+    pub fn load_simulated(&self, sim: &Path) {
+        let (b, sim) = (self.brokers.as_str(), sim.to_str().unwrap());
+        ok(&["topics", "create", "ticks", "--partitions", "4", "--brokers", b]);
+        ok(&["topics", "create", "news", "--partitions", "2", "--brokers", b]);
+        ok(&["produce", "ticks", "--simulate", sim, "--topic", "ticks", "--brokers", b]);
+        ok(&["produce", "news", "--simulate", sim, "--topic", "news", "--brokers", b]);
+    }
+
     /// Stops the broker process (SIGSTOP): it holds its connections and answers nothing, as a
     /// broker that hangs or a network that drops everything.
     pub fn pause(&self) {
