@@ -462,21 +462,8 @@ impl JobConfig {
                         section.every_s, job.epoch_ms
                     ));
                 }
-                if self.kernels.garch.is_some()
-                    || self.kernels.cup_handle.is_some()
-                    || self.kernels.indicators.is_some()
-                    || self.kernels.var.is_some()
-                {
-                    return Err(
-                        "[snapshots] does not cover the batched kernels yet: leave out [kernels.*] or [snapshots]"
-                            .into(),
-                    );
-                }
                 if strategist.is_some() {
                     return Err("[snapshots] does not cover the strategist's budget yet: leave out [sentiment.strategist] or [snapshots]".into());
-                }
-                if matches!(self.source, SourceSection::Kafka(_)) {
-                    return Err("[snapshots] resumes files and the simulator; a Kafka source resumes from its committed offsets (leave out [snapshots])".into());
                 }
                 let mut fingerprinted = self.clone();
                 fingerprinted.snapshots = None;

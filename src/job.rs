@@ -376,6 +376,20 @@ fn kafka_reader<R: RowFormat>(
     }
 }
 
+/// Steps the worker's dataflows to their end, or until another worker has failed: the others
+/// would otherwise wait for its progress forever. (`timely::execute` steps what is left.)
+fn run_unless_a_worker_fails(worker: &mut timely::worker::Worker, failed: &AtomicBool) {
+    while worker.has_dataflows() {
+        if failed.load(Ordering::Relaxed) {
+            for dataflow in worker.installed_dataflows() {
+                worker.drop_dataflow(dataflow);
+            }
+            return;
+        }
+        worker.step_or_park(Some(Duration::from_millis(100)));
+    }
+}
+
 /// One worker's share of the job's inputs.
 struct Readers {
     ticks: Box<dyn EventReader<Tick>>,
@@ -384,16 +398,21 @@ struct Readers {
 }
 
 impl Readers {
-    /// The same readers, ending cleanly when `stop` is set.
-    /// Each reader counted, so that its position can be saved and resumed.
-    fn counted(self) -> Self {
+    /// Deterministic readers (the simulator, files, memory), counted so that a snapshot can
+    /// save and resume their position; a Kafka reader keeps its offsets itself.
+    fn counted<T: EventReader<Tick>, N: EventReader<News>, C: EventReader<Control>>(
+        ticks: T,
+        news: N,
+        control: C,
+    ) -> Self {
         Readers {
-            ticks: Box::new(Counted::new(self.ticks)),
-            news: Box::new(Counted::new(self.news)),
-            control: Box::new(Counted::new(self.control)),
+            ticks: Box::new(Counted::new(ticks)),
+            news: Box::new(Counted::new(news)),
+            control: Box::new(Counted::new(control)),
         }
     }
 
+    /// The same readers, ending cleanly when `stop` is set.
     fn stoppable(self, stop: &Arc<AtomicBool>) -> Self {
         Readers {
             ticks: Box::new(Stoppable { inner: self.ticks, stop: Arc::clone(stop) }),
@@ -407,19 +426,16 @@ impl Readers {
         match &plan.source {
             SourceSection::Simulator(sim) => {
                 let schedule = news_schedule(sim, &sim.symbol_names());
-                Readers {
-                    ticks: Box::new(TickSimulator::new(sim, &schedule, index, peers)),
-                    news: Box::new(NewsSimulator::new(&schedule, index)),
-                    control: Box::new(NoInput),
-                }
+                let ticks = TickSimulator::new(sim, &schedule, index, peers);
+                Readers::counted(ticks, NewsSimulator::new(&schedule, index), NoInput)
             }
             SourceSection::Files(files) => {
                 let (symbols, active) = (&plan.symbols, index == 0);
-                Readers {
-                    ticks: file_reader(Some(&files.ticks), symbols, active, errors),
-                    news: file_reader(files.news.as_deref(), symbols, active, errors),
-                    control: file_reader(files.control.as_deref(), symbols, active, errors),
-                }
+                Readers::counted(
+                    file_reader(Some(&files.ticks), symbols, active, errors),
+                    file_reader(files.news.as_deref(), symbols, active, errors),
+                    file_reader(files.control.as_deref(), symbols, active, errors),
+                )
             }
             SourceSection::Kafka(k) => {
                 let (symbols, worker) = (&plan.symbols, (index, peers));
@@ -619,136 +635,162 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let worker_preloaded = opts.preloaded.clone();
     let discard = opts.discard_output;
     let worker_snapshots = snapshots.map(|(store, _, every)| (store, every));
+    let failed = Arc::new(AtomicBool::new(false));
     let guards = timely::execute(config, move |worker| {
         let plan = &worker_plan;
         let shared = &worker_shared;
         let (index, peers) = (worker.index(), worker.peers());
-        // One span per worker around the dataflow's construction (its operators' startup).
-        let span = tracing::info_span!("worker", job = %plan.name, index, peers);
-        let _building = span.enter();
-        let ctx = RowContext {
-            symbols: Arc::clone(&plan.symbols),
-            indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
-        };
-        let policy = SourcePolicy {
-            clock: plan.trading.clock,
-            allowed_lateness: plan.allowed_lateness,
-            max_ahead: plan.max_ahead,
-            batch: 4096,
-            idle_poll: plan.idle_poll,
-            idle_timeout: plan.idle_timeout,
-        };
-        let readers = match &worker_preloaded {
-            Some(preloaded) => {
-                let (ticks, news) = preloaded.readers(index);
-                Readers { ticks: Box::new(ticks), news: Box::new(news), control: Box::new(NoInput) }
-            }
-            None => Readers::for_worker(plan, index, peers, shared),
-        };
-        let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
-            let start = store.start();
-            Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
-        });
-        let readers = if snapshots.is_some() { readers.counted() } else { readers }.stoppable(&shared.stop);
-        // The sources keep what they sent since their last save: they can save any boundary.
-        let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
-
-        // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
-        let probe = ProbeHandle::new();
-        let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
-
-        worker.dataflow::<u64, _, _>(|scope| {
-            let paced = Some(pace.clone());
-            let stats = Arc::clone(&shared.tick_stats);
-            let (ticks, dead_ticks) =
-                ingest_saved(scope, "ticks", readers.ticks, policy, paced.clone(), stats, port("source_ticks"));
-            let stats = Arc::clone(&shared.news_stats);
-            let (news, dead_news) =
-                ingest_saved(scope, "news", readers.news, policy, paced, stats, port("source_news"));
-            let stats = Arc::clone(&shared.control_stats);
-            let (file_control, dead_file_control) =
-                ingest_saved(scope, "control", readers.control, policy, None, stats, port("source_control"));
-            let configured = Counted::new(ConfiguredControl::new(plan.control.clone(), index == 0));
-            let stats = Arc::clone(&shared.control_stats);
-            let (config_control, dead_config_control) =
-                ingest_saved(scope, "control", configured, policy, None, stats, port("source_config_control"));
-            let live =
-                live_control(scope, Arc::clone(&shared.commands), Arc::clone(&shared.tick_stats), plan.trading.clock);
-
-            let out = trading_graph(
-                TradingInputs {
-                    ticks: ticks.clone(),
-                    news: news.clone(),
-                    control: file_control.concat(config_control).concat(live),
-                    snapshots: snapshots.clone(),
-                },
-                &plan.trading,
-            );
-            let watched = Arc::clone(shared);
-            let pnl = out.pnl.inspect(move |p: &Pnl| {
-                if let Ok(mut last) = watched.last_pnl.lock() {
-                    *last = Some(p.clone());
-                }
-                watched.watch.on_pnl(p);
-            });
-            let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
-            let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
-            let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
-            let orders = out.orders.inspect(move |o: &Order| {
-                if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
-                    let seconds = first.elapsed().as_secs_f64();
-                    watched.tick_to_order.observe(seconds);
-                    if let Ok(mut samples) = watched.tick_to_order_samples.lock()
-                        && samples.len() < 1_000_000
-                    {
-                        samples.push(seconds);
-                    }
-                }
-            });
-            let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
-            let risk_events = out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
-            let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
-
-            let sinks = Sinks {
-                dir: &worker_dir,
-                worker: index,
-                ctx,
-                batch_rows: plan.batch_rows,
-                shared,
-                probe: &probe,
-                pace: &pace,
-                kafka: plan.kafka_output.as_ref(),
-                parquet: plan.parquet && !discard,
-                questdb: plan.questdb.as_ref().filter(|_| !discard),
-                discard,
-                snapshots: snapshots.as_ref(),
+        // A worker that panics (a snapshot it cannot restore) fails the job with the reason;
+        // the others stop rather than wait for its progress forever.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // One span per worker around the dataflow's construction (its operators' startup).
+            let span = tracing::info_span!("worker", job = %plan.name, index, peers);
+            let _building = span.enter();
+            let ctx = RowContext {
+                symbols: Arc::clone(&plan.symbols),
+                indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
             };
-            sinks.attach("ticks", ticks);
-            sinks.attach("news", news);
-            sinks.attach("bars_1s", out.bars_1s);
-            sinks.attach("bars_1m", out.bars_1m);
-            sinks.attach("indicators", out.indicators);
-            sinks.attach("sentiment", out.sentiment);
-            sinks.attach_kafka("signals", &out.signals);
-            sinks.attach_kafka("orders", &orders);
-            sinks.attach_kafka("fills", &out.fills);
-            sinks.attach_kafka("risk_events", &risk_events);
-            sinks.attach_kafka("dead_letters", &dead);
-            sinks.attach("signals", out.signals);
-            sinks.attach("orders", orders);
-            sinks.attach("fills", out.fills);
-            sinks.attach("expiries", out.expiries);
-            sinks.attach("audit", out.audit);
-            sinks.attach("positions", positions);
-            sinks.attach("pnl", pnl);
-            sinks.attach("risk_events", risk_events);
-            sinks.attach("var", out.var);
-            sinks.attach("dead_letters", dead);
-        });
-        if let Some(snapshots) = &snapshots {
-            snapshots.built();
+            let policy = SourcePolicy {
+                clock: plan.trading.clock,
+                allowed_lateness: plan.allowed_lateness,
+                max_ahead: plan.max_ahead,
+                batch: 4096,
+                idle_poll: plan.idle_poll,
+                idle_timeout: plan.idle_timeout,
+            };
+            let readers = match &worker_preloaded {
+                Some(preloaded) => {
+                    let (ticks, news) = preloaded.readers(index);
+                    Readers::counted(ticks, news, NoInput)
+                }
+                None => Readers::for_worker(plan, index, peers, shared),
+            };
+            let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
+                let start = store.start();
+                Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
+            });
+            let readers = readers.stoppable(&shared.stop);
+            // The sources keep what they sent since their last save: they can save any boundary.
+            let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
+
+            // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
+            let probe = ProbeHandle::new();
+            let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
+
+            worker.dataflow::<u64, _, _>(|scope| {
+                let paced = Some(pace.clone());
+                let stats = Arc::clone(&shared.tick_stats);
+                let (ticks, dead_ticks) =
+                    ingest_saved(scope, "ticks", readers.ticks, policy, paced.clone(), stats, port("source_ticks"));
+                let stats = Arc::clone(&shared.news_stats);
+                let (news, dead_news) =
+                    ingest_saved(scope, "news", readers.news, policy, paced, stats, port("source_news"));
+                let stats = Arc::clone(&shared.control_stats);
+                let (file_control, dead_file_control) =
+                    ingest_saved(scope, "control", readers.control, policy, None, stats, port("source_control"));
+                let configured = Counted::new(ConfiguredControl::new(plan.control.clone(), index == 0));
+                let stats = Arc::clone(&shared.control_stats);
+                let (config_control, dead_config_control) =
+                    ingest_saved(scope, "control", configured, policy, None, stats, port("source_config_control"));
+                let live = live_control(
+                    scope,
+                    Arc::clone(&shared.commands),
+                    Arc::clone(&shared.tick_stats),
+                    plan.trading.clock,
+                );
+
+                let out = trading_graph(
+                    TradingInputs {
+                        ticks: ticks.clone(),
+                        news: news.clone(),
+                        control: file_control.concat(config_control).concat(live),
+                        snapshots: snapshots.clone(),
+                    },
+                    &plan.trading,
+                );
+                let watched = Arc::clone(shared);
+                let pnl = out.pnl.inspect(move |p: &Pnl| {
+                    if let Ok(mut last) = watched.last_pnl.lock() {
+                        *last = Some(p.clone());
+                    }
+                    watched.watch.on_pnl(p);
+                });
+                let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+                let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
+                let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
+                let orders = out.orders.inspect(move |o: &Order| {
+                    if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
+                        let seconds = first.elapsed().as_secs_f64();
+                        watched.tick_to_order.observe(seconds);
+                        if let Ok(mut samples) = watched.tick_to_order_samples.lock()
+                            && samples.len() < 1_000_000
+                        {
+                            samples.push(seconds);
+                        }
+                    }
+                });
+                let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+                let risk_events =
+                    out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
+                let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
+
+                let sinks = Sinks {
+                    dir: &worker_dir,
+                    worker: index,
+                    ctx,
+                    batch_rows: plan.batch_rows,
+                    shared,
+                    probe: &probe,
+                    pace: &pace,
+                    kafka: plan.kafka_output.as_ref(),
+                    parquet: plan.parquet && !discard,
+                    questdb: plan.questdb.as_ref().filter(|_| !discard),
+                    discard,
+                    snapshots: snapshots.as_ref(),
+                };
+                sinks.attach("ticks", ticks);
+                sinks.attach("news", news);
+                sinks.attach("bars_1s", out.bars_1s);
+                sinks.attach("bars_1m", out.bars_1m);
+                sinks.attach("indicators", out.indicators);
+                sinks.attach("sentiment", out.sentiment);
+                sinks.attach_kafka("signals", &out.signals);
+                sinks.attach_kafka("orders", &orders);
+                sinks.attach_kafka("fills", &out.fills);
+                sinks.attach_kafka("risk_events", &risk_events);
+                sinks.attach_kafka("dead_letters", &dead);
+                sinks.attach("signals", out.signals);
+                sinks.attach("orders", orders);
+                sinks.attach("fills", out.fills);
+                sinks.attach("expiries", out.expiries);
+                sinks.attach("audit", out.audit);
+                sinks.attach("positions", positions);
+                sinks.attach("pnl", pnl);
+                sinks.attach("risk_events", risk_events);
+                sinks.attach("var", out.var);
+                sinks.attach("dead_letters", dead);
+            });
+            if let Some(snapshots) = &snapshots {
+                snapshots.built();
+            }
+            tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
+            drop(_building);
+            run_unless_a_worker_fails(worker, &failed);
+        }));
+        if let Err(panic) = ran {
+            failed.store(true, Ordering::Relaxed);
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a panic without a message".into());
+            if let Ok(mut errors) = shared.errors.lock() {
+                errors.push(format!("worker {index} failed: {reason}"));
+            }
+            for dataflow in worker.installed_dataflows() {
+                worker.drop_dataflow(dataflow);
+            }
         }
-        tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
     })
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
     let results = guards.join();
@@ -756,11 +798,9 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     if let Some(p) = progress {
         p.finish();
     }
-    for result in results {
-        result.map_err(|e| anyhow::anyhow!("a worker failed: {e}"))?;
-    }
     let wall_s = started.elapsed().as_secs_f64();
-    let errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let mut errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    errors.extend(results.into_iter().filter_map(Result::err).map(|e| format!("a worker failed: {e}")));
     if !errors.is_empty() {
         // The folder says so too, not "running" as a killed run's would.
         let failed = serde_json::json!({ "state": "failed", "errors": errors });

@@ -1,6 +1,8 @@
 //! Fault injection: the job is killed with SIGKILL at several points and started again each
 //! time; resumed from its snapshots, it must leave exactly the output of a run that was never
 //! interrupted: every row of every stream (order ids, fills, positions and P&L among them).
+//! Once reading the simulator, once reading Kafka topics (resumed from the offsets in the
+//! snapshots).
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Table, run_job, write_config};
+use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
 
 /// Every stream the job writes, with the columns measured on the wall clock (which no two
 /// runs share).
@@ -29,34 +31,35 @@ const STREAMS: &[(&str, &[&str])] = &[
     ("pnl", &[]),
     ("risk_events", &[]),
     ("dead_letters", &[]),
+    ("var", &[]),
 ];
 
 /// The simulated session: its first epoch (1 s epochs) and its length.
 const START_EPOCH: u64 = 1_704_205_800;
 const DURATION_S: u64 = 5400;
 
-/// The demo's graph without the batched kernels, shorter, with a busier strategy, a control
-/// command from the config, and (when `snapshots`) a snapshot every 30 s of event time.
-fn config(snapshots: bool) -> String {
-    let mut text = format!(
-        r#"
-[job]
-name = "snapshots"
-workers = 2
-epoch_ms = 1000
-read_ahead_s = 10
+/// A snapshot every 30 s of event time.
+const SNAPSHOTS: &str = "\n[snapshots]\nevery_s = 30\n";
 
+/// The simulated session.
+fn simulator(symbols: usize, duration_s: u64) -> String {
+    format!(
+        r#"
 [source]
 kind = "simulator"
 seed = 7
-symbols = 30
+symbols = {symbols}
 start = "2024-01-02T14:30:00Z"
-duration_s = {DURATION_S}
+duration_s = {duration_s}
 ticks_per_second = 3.0
 news_per_hour = 120
 jump_pct = 2.0
+"#
+    )
+}
 
-{}
+/// A busier strategy than the default, and control commands from the config.
+const TRADING: &str = r#"
 [risk]
 account = "paper"
 initial_cash = 1000000
@@ -74,13 +77,39 @@ command = "halt"
 [[control]]
 ts = "2024-01-02T15:10:00Z"
 command = "resume"
-"#,
-        common::FAST_ENSEMBLE
-    );
-    if snapshots {
-        text.push_str("\n[snapshots]\nevery_s = 30\n");
-    }
-    text
+"#;
+
+/// Every batched kernel (their CPU twins), with short histories so that all of them produce
+/// values within the session.
+const KERNELS: &str = r#"
+[kernels]
+gpu = "off"
+
+[kernels.garch]
+window = 60
+min_returns = 20
+refit_every = 10
+
+[kernels.indicators]
+history = 60
+
+[kernels.cup_handle]
+
+[kernels.var]
+every_s = 300
+window = 30
+min_observations = 10
+horizon_bars = 30
+paths = 2000
+"#;
+
+/// The demo's graph, shorter, with [`KERNELS`], [`TRADING`], and (when `snapshots`)
+/// [`SNAPSHOTS`].
+fn config(snapshots: bool) -> String {
+    let job = "[job]\nname = \"snapshots\"\nworkers = 2\nepoch_ms = 1000\nread_ahead_s = 10\n";
+    let simulator = simulator(30, DURATION_S);
+    let text = format!("{job}{simulator}{}{KERNELS}{TRADING}", common::FAST_ENSEMBLE);
+    if snapshots { text + SNAPSHOTS } else { text }
 }
 
 /// The boundary (epoch) of the newest complete snapshot in the run's folder.
@@ -93,32 +122,27 @@ fn finished(run: &Path) -> bool {
     std::fs::read_to_string(run.join("run.json")).is_ok_and(|t| t.contains("\"finished\""))
 }
 
-#[test]
-fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let plain = write_config(dir.path(), "plain.toml", &config(false));
-    let saved = write_config(dir.path(), "saved.toml", &config(true));
-    let (reference, resumed) = (dir.path().join("reference"), dir.path().join("resumed"));
-
-    run_job(&plain, &reference, &[]);
-
+/// Runs the job of `saved` into `resumed`, killing it once its snapshots reach each of the
+/// `kills` (a fraction of the session, then milliseconds), and starting it again each time;
+/// finishes it. Returns the snapshot each restart resumed from.
+fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[(f64, u64)]) -> Vec<Option<u64>> {
     // Each run is killed once its snapshots reach a point of the input (not a point in wall
     // time, which a busy machine stretches), then a few milliseconds later, a different
     // number each time, so that the kills fall at different places in the work between
     // snapshots. Every restart resumes from the newest snapshot.
+    let (start_epoch, duration_s) = session;
     let mut killed_midway = 0;
-    // The snapshot each restart resumed from, for the message when the output differs.
     let mut resumed_from = Vec::new();
-    for (fraction, after_ms) in [(0.1, 0), (0.25, 7), (0.4, 23), (0.55, 3), (0.7, 41), (0.85, 13)] {
+    for &(fraction, after_ms) in kills {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
             .args(["run", saved.to_str().unwrap(), "--quiet", "-o", resumed.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let kill_at = START_EPOCH + (DURATION_S as f64 * fraction) as u64;
+        let kill_at = start_epoch + (duration_s as f64 * fraction) as u64;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while newest_snapshot(&resumed).is_none_or(|b| b < kill_at) && child.try_wait().unwrap().is_none() {
+        while newest_snapshot(resumed).is_none_or(|b| b < kill_at) && child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "no snapshot reached epoch {kill_at} within 120 s");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -131,20 +155,25 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
         child.kill().unwrap();
         child.wait().unwrap();
         killed_midway += 1;
-        resumed_from.push(newest_snapshot(&resumed));
-        assert!(!finished(&resumed));
+        resumed_from.push(newest_snapshot(resumed));
+        assert!(!finished(resumed));
     }
-    assert!(killed_midway >= 3, "only {killed_midway} kills landed while the job ran");
+    assert!(killed_midway >= kills.len() / 2, "only {killed_midway} kills landed while the job ran");
     let snapshots: Vec<_> = std::fs::read_dir(resumed.join("snapshots")).unwrap().collect();
     assert!(!snapshots.is_empty(), "no snapshot was completed before the kills");
-    if !finished(&resumed) {
-        run_job(&saved, &resumed, &[]);
+    if !finished(resumed) {
+        run_job(saved, resumed, &[]);
     }
+    resumed_from
+}
 
+/// Every row of every stream of `resumed` equals `reference`'s; no part file was left
+/// half-written as if complete.
+fn assert_same_output(reference: &Path, resumed: &Path, resumed_from: &[Option<u64>]) {
     let mut differences = Vec::new();
     for (stream, wall_clock) in STREAMS {
-        let want = Table::read(&reference, stream).sorted_rows(wall_clock);
-        let got = Table::read(&resumed, stream).sorted_rows(wall_clock);
+        let want = Table::read(reference, stream).sorted_rows(wall_clock);
+        let got = Table::read(resumed, stream).sorted_rows(wall_clock);
         if got != want {
             // Sets: the streams run to hundreds of thousands of rows.
             let (want_set, got_set): (HashSet<_>, HashSet<_>) = (want.iter().collect(), got.iter().collect());
@@ -158,9 +187,8 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
         }
     }
     assert!(differences.is_empty(), "restarts from {resumed_from:?}:\n{}", differences.join("\n"));
-    let orders = Table::read(&reference, "orders").len();
+    let orders = Table::read(reference, "orders").len();
     assert!(orders > 10, "the run should trade: {orders} orders");
-    // No part file was left half-written as if complete.
     for (stream, _) in STREAMS {
         for entry in std::fs::read_dir(resumed.join(stream)).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -170,9 +198,50 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
 }
 
 #[test]
+fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write_config(dir.path(), "plain.toml", &config(false));
+    let saved = write_config(dir.path(), "saved.toml", &config(true));
+    let (reference, resumed) = (dir.path().join("reference"), dir.path().join("resumed"));
+
+    run_job(&plain, &reference, &[]);
+    let kills = [(0.1, 0), (0.25, 7), (0.4, 23), (0.55, 3), (0.7, 41), (0.85, 13)];
+    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, DURATION_S), &kills);
+    assert_same_output(&reference, &resumed, &resumed_from);
+    // The kernels' state was restored too: their columns and the VaR are compared above.
+    let indicators = Table::read(&reference, "indicators");
+    let garch = indicators.f64("garch_vol").into_iter().filter(|v| v.is_finite()).count();
+    let var = Table::read(&reference, "var").len();
+    assert!(garch > 100 && var > 5, "the kernels should produce values: {garch} GARCH forecasts, {var} VaR rows");
+}
+
+#[test]
+fn reading_kafka_killed_and_restarted_it_resumes_from_the_offsets_in_its_snapshots() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (symbols, duration_s) = (20, 3600);
+    let session = format!("[job]\nname = \"sim\"\n{}", simulator(symbols, duration_s));
+    broker.load_simulated(&write_config(dir.path(), "sim.toml", &session));
+    let names = simulator_names(&session);
+
+    // Two groups read the same topics: one without a break, one killed and restarted. Neither
+    // commits offsets before it ends, so each restart resumes from its snapshot's offsets.
+    let job = |group: &str, extra: &str| kafka_job("snapshots", 2, &broker.brokers, group, &names, extra);
+    let plain = write_config(dir.path(), "plain.toml", &job("plain", TRADING));
+    let saved = write_config(dir.path(), "saved.toml", &job("saved", &format!("{TRADING}{SNAPSHOTS}")));
+    let (reference, resumed) = (dir.path().join("reference"), dir.path().join("resumed"));
+
+    run_job(&plain, &reference, &[]);
+    let kills = [(0.15, 5), (0.4, 0), (0.65, 17), (0.85, 31)];
+    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, duration_s), &kills);
+    assert_same_output(&reference, &resumed, &resumed_from);
+}
+
+#[test]
 fn a_snapshot_of_another_config_or_worker_count_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let text = config(true).replace(&format!("duration_s = {DURATION_S}"), "duration_s = 600");
+    assert!(text.contains("duration_s = 600"));
     let saved = write_config(dir.path(), "saved.toml", &text);
     let out = dir.path().join("out");
     run_job(&saved, &out, &[]);
@@ -191,4 +260,39 @@ fn a_snapshot_of_another_config_or_worker_count_is_refused() {
     // Told to start afresh, it does (and removes the old snapshots).
     let fresh = write_config(dir.path(), "fresh.toml", &format!("{changed_text}resume = false\n"));
     run_job(&fresh, &out, &[]);
+}
+
+#[test]
+fn a_snapshot_state_that_cannot_be_read_fails_the_job_instead_of_hanging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(true).replace(&format!("duration_s = {DURATION_S}"), "duration_s = 600");
+    let saved = write_config(dir.path(), "saved.toml", &text);
+    let out = dir.path().join("out");
+    run_job(&saved, &out, &[]);
+    let boundary = newest_snapshot(&out).unwrap();
+    let state = out.join(format!("snapshots/snapshot-{boundary:020}/w1-source_ticks.bin"));
+    assert!(state.exists(), "{}", state.display());
+    std::fs::write(&state, b"not a state").unwrap();
+
+    // Worker 1 cannot restore its source; worker 0 must not wait for it forever.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+        .args(["run", saved.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the job still ran 60 s after one worker failed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("worker 1 failed: snapshot state of `source_ticks` on worker 1"), "{stderr}");
+    let manifest = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(manifest.contains("\"failed\"") && manifest.contains("source_ticks"), "{manifest}");
 }

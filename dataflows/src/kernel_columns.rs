@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use tradeflow_kernels::{CupParams, GarchOptions, GarchParams, IndicatorParams, Kernels, Ragged};
+use tradeflow_operators::batch::Resumable;
 use tradeflow_operators::{Bar, IndicatorSet};
 
 pub const GARCH_COLUMN: &str = "garch_vol";
@@ -75,7 +77,7 @@ impl KernelSetup {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct GarchState {
     params: GarchParams,
     /// Forecast variance of the next return, in the fit's scale.
@@ -83,8 +85,9 @@ struct GarchState {
     scale: f64,
 }
 
-#[derive(Default)]
-struct History {
+/// One symbol's recent bars and fitted GARCH: what a snapshot keeps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
     closes: VecDeque<f64>,
     volumes: VecDeque<f64>,
     garch: Option<GarchState>,
@@ -99,6 +102,18 @@ pub struct KernelColumns {
     first_column: usize,
     history: Vec<History>,
     keep: usize,
+}
+
+impl Resumable for KernelColumns {
+    type State = Vec<History>;
+
+    fn state(&self) -> Vec<History> {
+        self.history.clone()
+    }
+
+    fn resume(&mut self, state: Vec<History>) {
+        self.history = state;
+    }
 }
 
 impl KernelColumns {
@@ -243,5 +258,79 @@ impl KernelColumns {
                 Vec::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeflow_kernels::GpuPolicy;
+    use tradeflow_operators::{MINUTE, Symbol};
+
+    fn machine() -> KernelColumns {
+        let setup = KernelSetup {
+            kernels: Arc::new(Kernels::select(GpuPolicy::Off).unwrap()),
+            garch: Some(GarchSetup { window: 40, min_returns: 15, refit_every: 7, zero_mean: false }),
+            cup_handle: Some(CupParams::default()),
+            indicators: Some(BatchedIndicators {
+                params: IndicatorParams { ema_period: 5, rsi_period: 4, window: 10 },
+                history: 30,
+            }),
+        };
+        KernelColumns::new(setup, 1)
+    }
+
+    /// Minute `i`'s bars and indicator sets for three symbols on a wavy, drifting path.
+    fn epoch(i: i64) -> (Vec<Bar>, Vec<IndicatorSet>) {
+        let bars: Vec<Bar> = (0..3u32)
+            .map(|s| {
+                let close = 100.0 + f64::from(s) * 5.0 + (i as f64 * 0.37 + f64::from(s)).sin() * 3.0 + i as f64 * 0.05;
+                let end = (i + 1) * MINUTE;
+                Bar {
+                    symbol: Symbol(s),
+                    start: end - MINUTE,
+                    end,
+                    open: close,
+                    high: close + 0.5,
+                    low: close - 0.5,
+                    close,
+                    volume: 100.0 + (i % 7) as f64,
+                    vwap: close,
+                    trades: 3,
+                }
+            })
+            .collect();
+        let sets = bars
+            .iter()
+            .map(|b| IndicatorSet { symbol: b.symbol, ts: b.end, close: b.close, values: vec![b.close] })
+            .collect();
+        (bars, sets)
+    }
+
+    fn run(columns: &mut KernelColumns, epochs: std::ops::Range<i64>) -> Vec<Vec<u64>> {
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        for i in epochs {
+            let (bars, mut sets) = epoch(i);
+            columns.on_epoch(bars, &mut sets, &mut errors);
+            out.extend(sets.into_iter().map(|s| s.values.iter().map(|v| v.to_bits()).collect()));
+        }
+        assert!(errors.is_empty(), "{errors:?}");
+        out
+    }
+
+    #[test]
+    fn restored_from_its_saved_state_it_continues_bit_for_bit() {
+        let whole = run(&mut machine(), 0..120);
+        let mut first = machine();
+        let mut resumed_rows = run(&mut first, 0..50);
+        let bytes = postcard::to_allocvec(&first.state()).unwrap();
+        drop(first);
+        let mut second = machine();
+        second.resume(postcard::from_bytes(&bytes).unwrap());
+        resumed_rows.extend(run(&mut second, 50..120));
+        assert_eq!(resumed_rows, whole);
+        let garch_after_restart = whole[150..].iter().filter(|row| f64::from_bits(row[1]).is_finite()).count();
+        assert!(garch_after_restart > 100, "GARCH forecasts after the restart: {garch_after_restart}");
     }
 }

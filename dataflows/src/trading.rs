@@ -74,7 +74,7 @@ pub struct TradingInputs<'scope> {
     pub ticks: StreamVec<'scope, u64, Tick>,
     pub news: StreamVec<'scope, u64, News>,
     pub control: StreamVec<'scope, u64, Control>,
-    /// This worker's snapshots, if the job keeps them (not with kernels or the strategist).
+    /// This worker's snapshots, if the job keeps them (not with the strategist).
     pub snapshots: Option<Snapshots>,
 }
 
@@ -109,14 +109,15 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let indicators = bars_1m.clone().indicators_saved(Arc::clone(&params.indicators), port("indicators"));
     let indicators = match &params.kernels {
         Some((setup, first_column)) => {
-            let mut columns = KernelColumns::new(setup.clone(), *first_column);
+            let columns = KernelColumns::new(setup.clone(), *first_column);
             let mut errors = Vec::new();
-            indicators.epoch_batch(
+            indicators.epoch_batch_saved(
                 bars_1m.clone(),
                 "KernelColumns",
                 |s: &IndicatorSet| s.symbol.route(),
                 |b: &Bar| b.symbol.route(),
-                move |_epoch, mut sets: Vec<IndicatorSet>, bars: Vec<Bar>, out: &mut Vec<IndicatorSet>| {
+                columns,
+                move |columns: &mut KernelColumns, _epoch, mut sets: Vec<IndicatorSet>, bars: Vec<Bar>, out| {
                     sets.sort_by_key(|s| (s.ts, s.symbol));
                     columns.on_epoch(bars, &mut sets, &mut errors);
                     // A failed launch leaves its columns NaN (the strategy reads them as
@@ -126,6 +127,7 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
                     }
                     out.extend(sets);
                 },
+                port("kernel_columns"),
             )
         }
         None => indicators,
@@ -174,18 +176,20 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let var = match params.var.as_ref() {
         Some(p) => {
             let kernels = Arc::clone(&p.kernels);
-            let mut book = VarBook::new(p.setup.clone(), params.risk.account.clone());
-            bars_1m.clone().epoch_batch(
+            let book = VarBook::new(p.setup.clone(), params.risk.account.clone());
+            bars_1m.clone().epoch_batch_saved(
                 risk.positions.clone(),
                 "PortfolioVar",
                 |_: &Bar| 0,
                 |_: &Position| 0,
-                move |_epoch, bars: Vec<Bar>, positions: Vec<Position>, out: &mut Vec<PortfolioVar>| match book
+                book,
+                move |book: &mut VarBook, _epoch, bars: Vec<Bar>, positions: Vec<Position>, out| match book
                     .on_epoch(&kernels, bars, positions)
                 {
                     Ok(estimate) => out.extend(estimate),
                     Err(e) => tracing::warn!("portfolio VaR: {e}"),
                 },
+                port("portfolio_var"),
             )
         }
         None => bars_1m.clone().flat_map(|_| None::<PortfolioVar>),

@@ -27,7 +27,7 @@ impl Default for GarchOptions {
 }
 
 /// GARCH(1,1) parameters, in the fit's scale.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GarchParams {
     pub mu: f64,
     pub omega: f64,

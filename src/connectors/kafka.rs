@@ -208,18 +208,28 @@ pub fn partitions(consumer: &BaseConsumer, brokers: &str, topic: &str) -> anyhow
 /// Offsets below 2^40 and lanes above: a record's position in a [`KafkaReader`].
 const LANE_SHIFT: u32 = 40;
 
+/// In a reader's saved position: nothing was read from this partition yet, so a resume starts
+/// it where the group starts (its committed offset, or the configured beginning or end).
+const NOT_READ: u64 = u64::MAX;
+
 /// One worker's share of a topic: the partitions `p` with `p % peers == index`, each read from
 /// the group's committed offset (or the configured start), each a lane with its own watermark.
 pub struct KafkaReader<R> {
     consumer: Arc<BaseConsumer>,
     /// Each partition's own queue, read in turn: a fetch brings megabytes of one partition at a
     /// time, and read from the shared queue that backlog would hold the others back for
-    /// seconds, long enough for them to count as idle and their ticks as late.
+    /// seconds, long enough for them to count as idle and their ticks as late. Empty until the
+    /// first read assigns the partitions, so that a resume can set where each one starts.
     queues: Vec<PartitionQueue<DefaultConsumerContext>>,
     topic: String,
     partitions: Vec<i32>,
-    /// The offset after the last message read, per lane.
+    /// The offset after the last message read, per lane; before any, the group's committed
+    /// offset, if it has one.
     next: Vec<Option<i64>>,
+    /// Where a lane with no `next` starts: the topic's beginning or its end.
+    start: Offset,
+    /// Why the partitions could not be assigned, once said.
+    assign_failed: Option<String>,
     /// Whether each lane has read to the end of its partition (and nothing came since).
     at_end: Vec<bool>,
     symbols: Arc<SymbolTable>,
@@ -265,30 +275,20 @@ impl<R: RowFormat> KafkaReader<R> {
         let committed = consumer
             .committed_offsets(wanted, Duration::from_secs(10))
             .with_context(|| format!("reading the committed offsets of group `{}` on `{}`", spec.group, spec.topic))?;
-        let start = if spec.from_earliest { Offset::Beginning } else { Offset::End };
-        let mut assignment = TopicPartitionList::new();
-        for p in &mine {
-            let at = match committed.find_partition(spec.topic, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => Offset::Offset(o),
-                _ => start,
-            };
-            assignment.add_partition_offset(spec.topic, *p, at)?;
-        }
-        consumer.assign(&assignment).with_context(|| format!("assigning partitions of `{}`", spec.topic))?;
-        let consumer = Arc::new(consumer);
-        let queues = mine
+        let next = mine
             .iter()
-            .map(|p| {
-                consumer
-                    .split_partition_queue(spec.topic, *p)
-                    .with_context(|| format!("a queue of its own for `{}` partition {p}", spec.topic))
+            .map(|p| match committed.find_partition(spec.topic, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect();
         Ok(KafkaReader {
-            consumer,
-            queues,
+            consumer: Arc::new(consumer),
+            queues: Vec::new(),
             topic: spec.topic.to_owned(),
-            next: vec![None; mine.len()],
+            next,
+            start: if spec.from_earliest { Offset::Beginning } else { Offset::End },
+            assign_failed: None,
             at_end: vec![false; mine.len()],
             partitions: mine,
             symbols,
@@ -299,6 +299,27 @@ impl<R: RowFormat> KafkaReader<R> {
             published_at: Instant::now() - POSITIONS_EVERY,
             _record: std::marker::PhantomData,
         })
+    }
+
+    /// Assigns this reader's partitions, each from its `next` offset or the start, and gives
+    /// each its own queue.
+    fn assign(&mut self) -> Result<(), String> {
+        let mut assignment = TopicPartitionList::new();
+        for (p, next) in self.partitions.iter().zip(&self.next) {
+            let at = next.map_or(self.start, Offset::Offset);
+            assignment.add_partition_offset(&self.topic, *p, at).map_err(|e| e.to_string())?;
+        }
+        self.consumer.assign(&assignment).map_err(|e| format!("assigning partitions of `{}`: {e}", self.topic))?;
+        self.queues = self
+            .partitions
+            .iter()
+            .map(|p| {
+                self.consumer
+                    .split_partition_queue(&self.topic, *p)
+                    .ok_or_else(|| format!("a queue of its own for `{}` partition {p}", self.topic))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(())
     }
 
     /// Hands the offsets after everything read to the ledger.
@@ -344,6 +365,16 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
     fn read(&mut self, max: usize, out: &mut Vec<(u64, Result<R, DeadLetter>)>) -> ReadStatus {
         if self.partitions.is_empty() {
             return ReadStatus::Exhausted;
+        }
+        if self.queues.is_empty()
+            && let Err(e) = self.assign()
+        {
+            // Local to the client (a fatal client error); said once, then tried again.
+            if self.assign_failed.as_ref() != Some(&e) {
+                tracing::error!(topic = %self.topic, error = %e, "cannot assign the partitions; retrying");
+                self.assign_failed = Some(e);
+            }
+            return ReadStatus::Idle;
         }
         self.publish_positions();
         // The main queue carries no messages now, only events and errors: serve them.
@@ -417,6 +448,32 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
 
     fn stop(&mut self) {
         self.record_offsets();
+    }
+
+    /// Each partition with the offset after the last message read from it (or [`NOT_READ`]).
+    fn position(&self) -> Vec<u64> {
+        let next = self.next.iter().map(|n| n.map_or(NOT_READ, |o| o as u64));
+        self.partitions.iter().zip(next).flat_map(|(p, n)| [*p as u64, n]).collect()
+    }
+
+    fn resume(&mut self, position: &[u64]) -> Result<(), String> {
+        if !self.queues.is_empty() {
+            return Err(format!("`{}` was read before it was resumed", self.topic));
+        }
+        let saved: Vec<u64> = position.chunks(2).map(|pair| pair[0]).collect();
+        let mine: Vec<u64> = self.partitions.iter().map(|p| *p as u64).collect();
+        if !position.len().is_multiple_of(2) || saved != mine {
+            return Err(format!(
+                "the snapshot read partitions {saved:?} of `{}`, this worker reads {mine:?} (the topic's partitions or the workers changed)",
+                self.topic
+            ));
+        }
+        for (next, pair) in self.next.iter_mut().zip(position.chunks(2)) {
+            if pair[1] != NOT_READ {
+                *next = Some(pair[1] as i64);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -714,6 +771,72 @@ mod tests {
         assert_eq!((letter.origin.as_str(), letter.raw.as_str()), ("ticks/2@4", "nope"));
         let offsets = ledger.lock().unwrap().clone();
         assert_eq!(offsets.into_iter().collect::<Vec<_>>(), [(("ticks".into(), 0), 4), (("ticks".into(), 2), 5)]);
+    }
+
+    #[test]
+    fn a_reader_resumed_from_a_position_reads_each_message_after_it_once() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::producer::BaseProducer;
+
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("ticks", 3, 1).unwrap();
+        let kafka = Kafka { brokers: cluster.bootstrap_servers() };
+        let producer: BaseProducer = kafka.config().create().unwrap();
+        // Partition 2 stays empty: nothing is read from it before the position is taken.
+        for partition in 0..2 {
+            for i in 0..6 {
+                let payload =
+                    format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":{},"size":1}}"#, 10 * partition + i + 1);
+                producer.send(BaseRecord::<(), _>::to("ticks").partition(partition).payload(&payload)).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(10)).unwrap();
+        let open = || {
+            let spec = ReaderSpec {
+                kafka: &kafka,
+                group: "resumed",
+                topic: "ticks",
+                from_earliest: true,
+                index: 0,
+                peers: 1,
+                stop_after_idle: Some(Duration::from_millis(300)),
+                ledger: OffsetLedger::default(),
+                positions: PartitionMap::default(),
+            };
+            KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap()
+        };
+        let prices = |out: &[(u64, Result<Tick, DeadLetter>)]| -> Vec<f64> {
+            out.iter().map(|(_, r)| r.as_ref().unwrap().price).collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+
+        let mut first = open();
+        let mut before = Vec::new();
+        while before.len() < 5 {
+            assert!(Instant::now() < deadline, "read {} of 5", before.len());
+            first.read(5 - before.len(), &mut before);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let position = first.position();
+        assert_eq!(position.len(), 6, "(partition, next offset) for each of 3 partitions: {position:?}");
+        assert_eq!(position[4..], [2, NOT_READ]);
+        drop(first);
+
+        let mut second = open();
+        let mut after = Vec::new();
+        second.resume(&position).unwrap();
+        while second.read(100, &mut after) != ReadStatus::Exhausted {
+            assert!(Instant::now() < deadline, "the resumed reader never finished: {} read", after.len());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut all = [prices(&before), prices(&after)].concat();
+        all.sort_by(f64::total_cmp);
+        let expected: Vec<f64> = (0..2).flat_map(|p| (0..6).map(move |i| (10 * p + i + 1) as f64)).collect();
+        assert_eq!(all, expected, "read before the position: {:?}", prices(&before));
+
+        // A position from another set of partitions (the topic or the workers changed).
+        let e = open().resume(&[0, 3, 1, 2]).unwrap_err();
+        assert!(e.contains("partitions [0, 1] of `ticks`, this worker reads [0, 1, 2]"), "{e}");
     }
 
     #[test]
