@@ -462,9 +462,6 @@ impl JobConfig {
                         section.every_s, job.epoch_ms
                     ));
                 }
-                if strategist.is_some() {
-                    return Err("[snapshots] does not cover the strategist's budget yet: leave out [sentiment.strategist] or [snapshots]".into());
-                }
                 let mut fingerprinted = self.clone();
                 fingerprinted.snapshots = None;
                 Some(SnapshotPlan {

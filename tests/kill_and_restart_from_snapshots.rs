@@ -112,6 +112,57 @@ fn config(snapshots: bool) -> String {
     if snapshots { text + SNAPSHOTS } else { text }
 }
 
+/// A strategist model following Anthropic's Messages contract, on a thread of the test process
+/// so that it outlives every killed run. Its verdict and token counts follow from the prompt
+/// alone, so that every run gets the same answers.
+fn strategist_server() -> String {
+    async fn messages(body: axum::body::Bytes) -> axum::response::Response {
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let prompt = body["messages"][0]["content"].as_str().unwrap_or_default();
+        let (approve, size_factor) = match prompt.bytes().map(u64::from).sum::<u64>() % 3 {
+            0 => (false, 0.0),
+            1 => (true, 0.5),
+            _ => (true, 1.0),
+        };
+        let verdict = serde_json::json!({"approve": approve, "size_factor": size_factor, "reason": "test verdict"});
+        let answer = serde_json::json!({
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": verdict.to_string()}],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": {"input_tokens": prompt.len() / 4, "output_tokens": 25},
+        });
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
+    }
+    use axum::response::IntoResponse;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route("/v1/messages", axum::routing::post(messages));
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}
+
+/// The strategist reviewing every entry (any position above 1% of equity), served by `url`.
+/// Its budget is not reached: near the limit, whether a call fits depends on whether the calls
+/// before it have answered, which no two runs share.
+fn strategist(url: &str) -> String {
+    format!(
+        "\n[sentiment.strategist]\nbackend = \"claude\"\nposition_pct = 1.0\ndaily_budget_usd = 1000.0\n\n\
+         [[sentiment.backends]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{url}\"\n\
+         model = \"claude-test\"\nprice_input_per_mtok = 3.0\nprice_output_per_mtok = 15.0\n"
+    )
+}
+
 /// The boundary (epoch) of the newest complete snapshot in the run's folder.
 fn newest_snapshot(run: &Path) -> Option<u64> {
     let entries = std::fs::read_dir(run.join("snapshots")).ok()?;
@@ -167,13 +218,28 @@ fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[
     resumed_from
 }
 
+/// A strategist review's detail without what the wall clock decides: the day's spending when
+/// the answer came (calls of one epoch answer in any order) and the latency.
+fn without_wall_clock(row: String) -> String {
+    let Some(from) = row.find(", spent $") else { return row };
+    match row[from..].find(" ms") {
+        Some(to) => format!("{}{}", &row[..from], &row[from + to + 3..]),
+        None => row,
+    }
+}
+
 /// Every row of every stream of `resumed` equals `reference`'s; no part file was left
 /// half-written as if complete.
 fn assert_same_output(reference: &Path, resumed: &Path, resumed_from: &[Option<u64>]) {
     let mut differences = Vec::new();
     for (stream, wall_clock) in STREAMS {
-        let want = Table::read(reference, stream).sorted_rows(wall_clock);
-        let got = Table::read(resumed, stream).sorted_rows(wall_clock);
+        let rows = |run| {
+            let mut rows: Vec<String> =
+                Table::read(run, stream).sorted_rows(wall_clock).into_iter().map(without_wall_clock).collect();
+            rows.sort();
+            rows
+        };
+        let (want, got) = (rows(reference), rows(resumed));
         if got != want {
             // Sets: the streams run to hundreds of thousands of rows.
             let (want_set, got_set): (HashSet<_>, HashSet<_>) = (want.iter().collect(), got.iter().collect());
@@ -200,8 +266,9 @@ fn assert_same_output(reference: &Path, resumed: &Path, resumed_from: &[Option<u
 #[test]
 fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = write_config(dir.path(), "plain.toml", &config(false));
-    let saved = write_config(dir.path(), "saved.toml", &config(true));
+    let strategist = strategist(&strategist_server());
+    let plain = write_config(dir.path(), "plain.toml", &(config(false) + &strategist));
+    let saved = write_config(dir.path(), "saved.toml", &(config(true) + &strategist));
     let (reference, resumed) = (dir.path().join("reference"), dir.path().join("resumed"));
 
     run_job(&plain, &reference, &[]);
@@ -213,6 +280,17 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
     let garch = indicators.f64("garch_vol").into_iter().filter(|v| v.is_finite()).count();
     let var = Table::read(&reference, "var").len();
     assert!(garch > 100 && var > 5, "the kernels should produce values: {garch} GARCH forecasts, {var} VaR rows");
+    // So was the strategist's: its reviews are among the risk events compared above.
+    let events = Table::read(&reference, "risk_events");
+    let rules: Vec<String> = events
+        .text("kind")
+        .into_iter()
+        .zip(events.text("rule"))
+        .filter(|(k, _)| k == "strategist")
+        .map(|(_, r)| r)
+        .collect();
+    let vetoed = rules.iter().filter(|r| *r == "vetoed").count();
+    assert!(vetoed >= 3 && rules.len() > vetoed, "the strategist should review entries: {rules:?}");
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub struct TradingInputs<'scope> {
     pub ticks: StreamVec<'scope, u64, Tick>,
     pub news: StreamVec<'scope, u64, News>,
     pub control: StreamVec<'scope, u64, Control>,
-    /// This worker's snapshots, if the job keeps them (not with the strategist).
+    /// This worker's snapshots, if the job keeps them.
     pub snapshots: Option<Snapshots>,
 }
 
@@ -137,13 +137,14 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let (signals, reviews) = match &params.strategist {
         Some(setup) => {
             let escalation = Escalation::new(setup.rules.clone(), Arc::clone(&params.risk));
-            let (signals, reviews) = signals.review(
+            let (signals, reviews) = signals.review_saved(
                 Arc::clone(&setup.model),
                 escalation,
                 Arc::clone(&params.symbols),
                 params.risk.account.clone(),
                 params.news.runtime.clone(),
                 setup.limits,
+                port("strategist"),
             );
             (signals, Some(reviews))
         }

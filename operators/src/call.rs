@@ -95,13 +95,14 @@ pub trait CallOut<'scope, D> {
         K: Fn(&R, &R) -> Ordering + 'static,
         Self: Sized,
     {
-        self.call_out_with(name, pact, runtime, limits, plan, order, |_| {})
+        self.call_out_with(name, pact, runtime, limits, plan, order, |_| true)
     }
 
     /// [`call_out`](Self::call_out), telling `progress` how far planning has got: before each
     /// epoch is planned (`Some(epoch)`: every earlier epoch is planned) and with the input
     /// frontier after (`None` once the input has ended). The planner's state can be saved
-    /// there for a snapshot.
+    /// there for a snapshot. `progress` returning false holds planning (a snapshot of state
+    /// the answers change waits for the calls in flight); it is asked again when one answers.
     #[allow(clippy::too_many_arguments)]
     fn call_out_with<R, P, F, K, G>(
         self,
@@ -118,7 +119,7 @@ pub trait CallOut<'scope, D> {
         P: ParallelizationContract<u64, Vec<D>>,
         F: FnMut(u64, Vec<D>) -> Vec<Call<R>> + 'static,
         K: Fn(&R, &R) -> Ordering + 'static,
-        G: FnMut(Option<u64>) + 'static;
+        G: FnMut(Option<u64>) -> bool + 'static;
 }
 
 /// One epoch's capability, its results so far, and how many calls have yet to answer.
@@ -150,7 +151,7 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
         P: ParallelizationContract<u64, Vec<D>>,
         F: FnMut(u64, Vec<D>) -> Vec<Call<R>> + 'static,
         K: Fn(&R, &R) -> Ordering + 'static,
-        G: FnMut(Option<u64>) + 'static,
+        G: FnMut(Option<u64>) -> bool + 'static,
     {
         let worker = self.scope().worker();
         let max_in_flight = limits.max_in_flight.max(1);
@@ -163,8 +164,13 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
             let mut in_flight = 0usize;
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                let mut held = false;
                 while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
-                    progress(Some(epoch));
+                    if !progress(Some(epoch)) {
+                        // Asked again when an answer comes.
+                        held = true;
+                        break;
+                    }
                     let Some((cap, batch)) = stash.take(epoch) else { break };
                     let mut state = Epoch { cap, results: Vec::new(), outstanding: 0 };
                     for call in plan(epoch, batch) {
@@ -178,7 +184,9 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
                     }
                     epochs.insert(epoch, state);
                 }
-                progress(frontier.frontier().iter().min().copied());
+                if !held {
+                    progress(frontier.frontier().iter().min().copied());
+                }
                 while let Ok((epoch, mut results)) = answers.try_recv() {
                     in_flight -= 1;
                     if let Some(state) = epochs.get_mut(&epoch) {

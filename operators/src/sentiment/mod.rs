@@ -122,7 +122,10 @@ impl<'scope> ScoreNews<'scope> for StreamVec<'scope, u64, News> {
                 plan_calls(&scoring, &cache, batch)
             },
             |a: &Sentiment, b: &Sentiment| (a.ts, &a.news_id, a.symbol).cmp(&(b.ts, &b.news_id, b.symbol)),
-            move |upto| checkpoint(&mut snapshot, upto, || saved.borrow().clone()),
+            move |upto| {
+                checkpoint(&mut snapshot, upto, || saved.borrow().clone());
+                true
+            },
         )
     }
 }

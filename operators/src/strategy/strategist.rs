@@ -8,19 +8,25 @@
 //! when it does not fit, or the call fails, the rule-based signal goes through unchanged. Every
 //! escalation is recorded as a `strategist` risk event. All signals meet on worker 0, so the
 //! budget is one budget however many workers run.
+//!
+//! In a snapshot at boundary `B` the budget is what every call before `B` really cost: planning
+//! waits at `B` until the calls in flight have answered (or timed out) and settled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::vec::Map;
 
+use crate::batch::Resumable;
 use crate::call::{BoxFuture, Call, CallLimits, CallOut};
 use crate::event::{RiskEvent, RiskEventKind, SECOND, Signal, Symbol, Ts};
 use crate::risk::RiskParams;
 use crate::sentiment::ModelError;
+use crate::snapshot::{SnapshotPort, checkpoint};
 use crate::symbols::SymbolTable;
 
 const DAY: Ts = 86_400 * SECOND;
@@ -96,11 +102,13 @@ pub struct Budget {
     pub daily_usd: f64,
     pub day: i64,
     pub spent_usd: f64,
+    /// Reservations not settled yet: calls in flight.
+    pub unsettled: usize,
 }
 
 impl Budget {
     pub fn new(daily_usd: f64) -> Self {
-        Budget { daily_usd, day: i64::MIN, spent_usd: 0.0 }
+        Budget { daily_usd, day: i64::MIN, spent_usd: 0.0, unsettled: 0 }
     }
 
     /// Reserves `usd` on the day of `ts` if it fits; the day's spending so far otherwise.
@@ -113,11 +121,13 @@ impl Budget {
             return Err(self.spent_usd);
         }
         self.spent_usd += usd;
+        self.unsettled += 1;
         Ok(())
     }
 
     /// Replaces a reservation made on the day of `ts` by what the call really cost.
     pub fn settle(&mut self, ts: Ts, reserved: f64, actual: f64) {
+        self.unsettled = self.unsettled.saturating_sub(1);
         if ts.div_euclid(DAY) == self.day {
             self.spent_usd = (self.spent_usd - reserved + actual).max(0.0);
         }
@@ -165,6 +175,30 @@ impl Escalation {
     }
 }
 
+/// What a snapshot keeps of an [`Escalation`]: each symbol's last close and recent returns,
+/// and the day's spending (every reservation settled).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EscalationState {
+    closes: Vec<(Symbol, f64, VecDeque<f64>)>,
+    day: i64,
+    spent_usd: f64,
+}
+
+impl Resumable for Escalation {
+    type State = EscalationState;
+
+    fn state(&self) -> EscalationState {
+        let mut closes: Vec<_> = self.closes.iter().map(|(s, (last, r))| (*s, *last, r.clone())).collect();
+        closes.sort_by_key(|c| c.0);
+        EscalationState { closes, day: self.budget.day, spent_usd: self.budget.spent_usd }
+    }
+
+    fn resume(&mut self, state: EscalationState) {
+        self.closes = state.closes.into_iter().map(|(s, last, r)| (s, (last, r))).collect();
+        (self.budget.day, self.budget.spent_usd) = (state.day, state.spent_usd);
+    }
+}
+
 /// The question put to the strategist about one signal.
 pub fn prompt(signal: &Signal, ticker: &str, trigger: &Trigger) -> String {
     format!(
@@ -188,6 +222,25 @@ pub trait ReviewSignals<'scope> {
         account: String,
         runtime: tokio::runtime::Handle,
         limits: CallLimits,
+    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>)
+    where
+        Self: Sized,
+    {
+        self.review_saved(model, escalation, symbols, account, runtime, limits, None)
+    }
+
+    /// [`review`](Self::review), with the escalation's history and the day's spending in the
+    /// snapshots.
+    #[allow(clippy::too_many_arguments)]
+    fn review_saved(
+        self,
+        model: Arc<dyn StrategistModel>,
+        escalation: Escalation,
+        symbols: Arc<SymbolTable>,
+        account: String,
+        runtime: tokio::runtime::Handle,
+        limits: CallLimits,
+        snapshot: Option<SnapshotPort>,
     ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>);
 }
 
@@ -207,17 +260,35 @@ impl Out {
 }
 
 impl<'scope> ReviewSignals<'scope> for StreamVec<'scope, u64, Signal> {
-    fn review(
+    fn review_saved(
         self,
         model: Arc<dyn StrategistModel>,
-        escalation: Escalation,
+        mut escalation: Escalation,
         symbols: Arc<SymbolTable>,
         account: String,
         runtime: tokio::runtime::Handle,
         limits: CallLimits,
+        mut snapshot: Option<SnapshotPort>,
     ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>) {
+        if let Some(saved) = snapshot.as_ref().and_then(SnapshotPort::restore_or_panic) {
+            escalation.resume(saved);
+        }
         let state = Arc::new(Mutex::new(escalation));
-        let reviewed = self.call_out(
+        let saved = Arc::clone(&state);
+        // Saved once every call before the boundary has settled; planning waits until then.
+        let progress = move |upto: Option<u64>| {
+            let Some(port) = snapshot.as_ref() else { return true };
+            if upto.is_some_and(|upto| port.due(upto).is_none()) {
+                return true;
+            }
+            let escalation = saved.lock().unwrap_or_else(|p| p.into_inner());
+            if escalation.budget.unsettled > 0 {
+                return false;
+            }
+            checkpoint(&mut snapshot, upto, || escalation.state());
+            true
+        };
+        let reviewed = self.call_out_with(
             "Strategist",
             Exchange::new(|_: &Signal| 0),
             runtime,
@@ -311,6 +382,7 @@ impl<'scope> ReviewSignals<'scope> for StreamVec<'scope, u64, Signal> {
                 calls
             },
             |a: &Out, b: &Out| a.key().cmp(&b.key()),
+            progress,
         );
         let events = reviewed.clone().flat_map(|o| if let Out::Event(e) = o { Some(e) } else { None });
         let signals = reviewed.flat_map(|o| if let Out::Signal(s) = o { Some(s) } else { None });
@@ -327,7 +399,9 @@ mod tests {
         let mut budget = Budget::new(1.0);
         assert_eq!(budget.reserve(10, 0.6), Ok(()));
         assert_eq!(budget.reserve(20, 0.6), Err(0.6), "0.6 + 0.6 > 1.0");
+        assert_eq!(budget.unsettled, 1, "a refused reservation is not a call in flight");
         budget.settle(10, 0.6, 0.1);
+        assert_eq!(budget.unsettled, 0);
         assert_eq!(budget.reserve(20, 0.6), Ok(()), "the real cost freed the rest");
         assert_eq!(budget.reserve(DAY + 1, 1.0), Ok(()), "a new day");
     }
