@@ -724,36 +724,54 @@ mod tests {
         assert_eq!(Control::from_json(&json, &symbols).unwrap(), control);
     }
 
-    #[test]
-    fn a_reader_reads_its_partitions_and_hands_its_offsets_to_the_ledger() {
-        use rdkafka::mocking::MockCluster;
-        use rdkafka::producer::BaseProducer;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{BaseProducer, DefaultProducerContext};
 
+    /// librdkafka's in-process cluster (tansu's high watermarks are wrong, DESIGN.md) with a
+    /// topic `ticks` of `partitions` holding `messages` (partition, payload) in order.
+    fn mock_ticks(
+        partitions: i32,
+        messages: &[(i32, String)],
+    ) -> (MockCluster<'static, DefaultProducerContext>, Kafka) {
         let cluster = MockCluster::new(1).unwrap();
-        cluster.create_topic("ticks", 3, 1).unwrap();
+        cluster.create_topic("ticks", partitions, 1).unwrap();
         let kafka = Kafka { brokers: cluster.bootstrap_servers() };
         let producer: BaseProducer = kafka.config().create().unwrap();
-        for partition in 0..3 {
-            for i in 0..4 {
-                let payload = format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":{},"size":1}}"#, 10 + partition);
-                producer.send(BaseRecord::<(), _>::to("ticks").partition(partition).payload(&payload)).unwrap();
-            }
+        for (partition, payload) in messages {
+            producer.send(BaseRecord::<(), _>::to("ticks").partition(*partition).payload(payload)).unwrap();
         }
-        producer.send(BaseRecord::<(), _>::to("ticks").partition(2).payload("nope")).unwrap();
         producer.flush(Duration::from_secs(10)).unwrap();
+        (cluster, kafka)
+    }
 
-        let ledger = OffsetLedger::default();
-        let spec = ReaderSpec {
-            kafka: &kafka,
-            group: "g",
+    fn tick_json(ts: i64, price: i64) -> String {
+        format!(r#"{{"v":1,"ts":{ts},"symbol":"AAA","price":{price},"size":1}}"#)
+    }
+
+    /// A reader of `ticks` for worker 0 of `peers`, from the beginning.
+    fn reader<'a>(kafka: &'a Kafka, group: &'a str, peers: usize, stop_after_idle: Option<Duration>) -> ReaderSpec<'a> {
+        ReaderSpec {
+            kafka,
+            group,
             topic: "ticks",
             from_earliest: true,
             index: 0,
-            peers: 2,
-            stop_after_idle: Some(Duration::from_millis(500)),
-            ledger: Arc::clone(&ledger),
+            peers,
+            stop_after_idle,
+            ledger: OffsetLedger::default(),
             positions: PartitionMap::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_reader_reads_its_partitions_and_hands_its_offsets_to_the_ledger() {
+        let mut messages: Vec<(i32, String)> =
+            (0..3).flat_map(|p| (0..4).map(move |i| (p, tick_json(i, 10 + i64::from(p))))).collect();
+        messages.push((2, "nope".into()));
+        let (_cluster, kafka) = mock_ticks(3, &messages);
+
+        let spec = reader(&kafka, "g", 2, Some(Duration::from_millis(500)));
+        let ledger = Arc::clone(&spec.ledger);
         let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
         assert_eq!(reader.lanes(), 2, "worker 0 of 2 reads partitions 0 and 2");
         let mut out = Vec::new();
@@ -775,34 +793,12 @@ mod tests {
 
     #[test]
     fn a_reader_resumed_from_a_position_reads_each_message_after_it_once() {
-        use rdkafka::mocking::MockCluster;
-        use rdkafka::producer::BaseProducer;
-
-        let cluster = MockCluster::new(1).unwrap();
-        cluster.create_topic("ticks", 3, 1).unwrap();
-        let kafka = Kafka { brokers: cluster.bootstrap_servers() };
-        let producer: BaseProducer = kafka.config().create().unwrap();
         // Partition 2 stays empty: nothing is read from it before the position is taken.
-        for partition in 0..2 {
-            for i in 0..6 {
-                let payload =
-                    format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":{},"size":1}}"#, 10 * partition + i + 1);
-                producer.send(BaseRecord::<(), _>::to("ticks").partition(partition).payload(&payload)).unwrap();
-            }
-        }
-        producer.flush(Duration::from_secs(10)).unwrap();
+        let messages: Vec<(i32, String)> =
+            (0..2).flat_map(|p| (0..6).map(move |i| (p, tick_json(i, 10 * i64::from(p) + i + 1)))).collect();
+        let (_cluster, kafka) = mock_ticks(3, &messages);
         let open = || {
-            let spec = ReaderSpec {
-                kafka: &kafka,
-                group: "resumed",
-                topic: "ticks",
-                from_earliest: true,
-                index: 0,
-                peers: 1,
-                stop_after_idle: Some(Duration::from_millis(300)),
-                ledger: OffsetLedger::default(),
-                positions: PartitionMap::default(),
-            };
+            let spec = reader(&kafka, "resumed", 1, Some(Duration::from_millis(300)));
             KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap()
         };
         let prices = |out: &[(u64, Result<Tick, DeadLetter>)]| -> Vec<f64> {
@@ -861,31 +857,10 @@ mod tests {
 
     #[test]
     fn the_lag_is_how_far_the_readers_are_behind_the_high_watermark() {
-        use rdkafka::mocking::MockCluster;
-        use rdkafka::producer::BaseProducer;
-
-        // librdkafka's in-process cluster: tansu's high watermarks are wrong (DESIGN.md).
-        let cluster = MockCluster::new(1).unwrap();
-        cluster.create_topic("ticks", 1, 1).unwrap();
-        let kafka = Kafka { brokers: cluster.bootstrap_servers() };
-        let producer: BaseProducer = kafka.config().create().unwrap();
-        for i in 0..100 {
-            let payload = format!(r#"{{"v":1,"ts":{i},"symbol":"AAA","price":10,"size":1}}"#);
-            producer.send(BaseRecord::<(), _>::to("ticks").partition(0).payload(&payload)).unwrap();
-        }
-        producer.flush(Duration::from_secs(10)).unwrap();
-        let positions = PartitionMap::default();
-        let spec = ReaderSpec {
-            kafka: &kafka,
-            group: "lag",
-            topic: "ticks",
-            from_earliest: true,
-            index: 0,
-            peers: 1,
-            stop_after_idle: None,
-            ledger: OffsetLedger::default(),
-            positions: Arc::clone(&positions),
-        };
+        let messages: Vec<(i32, String)> = (0..100).map(|i| (0, tick_json(i, 10))).collect();
+        let (_cluster, kafka) = mock_ticks(1, &messages);
+        let spec = reader(&kafka, "lag", 1, None);
+        let positions = Arc::clone(&spec.positions);
         let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
