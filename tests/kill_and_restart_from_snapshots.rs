@@ -173,6 +173,16 @@ fn finished(run: &Path) -> bool {
     std::fs::read_to_string(run.join("run.json")).is_ok_and(|t| t.contains("\"finished\""))
 }
 
+/// `tradeflow run CONFIG -o OUT`, started (its errors kept for the test's messages).
+fn spawn_run(config: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+        .args(["run", config.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Runs the job of `saved` into `resumed`, killing it once its snapshots reach each of the
 /// `kills` (a fraction of the session, then milliseconds), and starting it again each time;
 /// finishes it. Returns the snapshot each restart resumed from.
@@ -185,12 +195,7 @@ fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[
     let mut killed_midway = 0;
     let mut resumed_from = Vec::new();
     for &(fraction, after_ms) in kills {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-            .args(["run", saved.to_str().unwrap(), "--quiet", "-o", resumed.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(saved, resumed);
         let kill_at = start_epoch + (duration_s as f64 * fraction) as u64;
         let deadline = Instant::now() + Duration::from_secs(120);
         while newest_snapshot(resumed).is_none_or(|b| b < kill_at) && child.try_wait().unwrap().is_none() {
@@ -353,12 +358,7 @@ fn a_snapshot_state_that_cannot_be_read_fails_the_job_instead_of_hanging_it() {
     std::fs::write(&state, b"not a state").unwrap();
 
     // Worker 1 cannot restore its source; worker 0 must not wait for it forever.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-        .args(["run", saved.to_str().unwrap(), "--quiet", "-o", out.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&saved, &out);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
