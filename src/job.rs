@@ -376,6 +376,156 @@ fn kafka_reader<R: RowFormat>(
     }
 }
 
+/// What every worker of a run is built from.
+struct WorkerSetup {
+    plan: Arc<JobPlan>,
+    shared: Arc<JobStats>,
+    dir: PathBuf,
+    preloaded: Option<Arc<crate::connectors::preloaded::Preloaded>>,
+    discard: bool,
+    snapshots: Option<(Arc<FileSnapshots>, u64)>,
+}
+
+/// Builds this worker's graph and runs it to its end (or until another worker fails).
+fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, failed: &AtomicBool) {
+    let WorkerSetup {
+        plan,
+        shared,
+        dir: worker_dir,
+        preloaded: worker_preloaded,
+        discard,
+        snapshots: worker_snapshots,
+    } = setup;
+    let (discard, (index, peers)) = (*discard, (worker.index(), worker.peers()));
+    // One span per worker around the dataflow's construction (its operators' startup).
+    let span = tracing::info_span!("worker", job = %plan.name, index, peers);
+    let _building = span.enter();
+    let ctx = RowContext {
+        symbols: Arc::clone(&plan.symbols),
+        indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
+    };
+    let policy = SourcePolicy {
+        clock: plan.trading.clock,
+        allowed_lateness: plan.allowed_lateness,
+        max_ahead: plan.max_ahead,
+        batch: 4096,
+        idle_poll: plan.idle_poll,
+        idle_timeout: plan.idle_timeout,
+    };
+    let readers = match &worker_preloaded {
+        Some(preloaded) => {
+            let (ticks, news) = preloaded.readers(index);
+            Readers::counted(ticks, news, NoInput)
+        }
+        None => Readers::for_worker(plan, index, peers, shared),
+    };
+    let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
+        let start = store.start();
+        Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
+    });
+    let readers = readers.stoppable(&shared.stop);
+    // The sources keep what they sent since their last save: they can save any boundary.
+    let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
+
+    // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
+    let probe = ProbeHandle::new();
+    let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
+
+    worker.dataflow::<u64, _, _>(|scope| {
+        let paced = Some(pace.clone());
+        let stats = Arc::clone(&shared.tick_stats);
+        let (ticks, dead_ticks) =
+            ingest_saved(scope, "ticks", readers.ticks, policy, paced.clone(), stats, port("source_ticks"));
+        let stats = Arc::clone(&shared.news_stats);
+        let (news, dead_news) = ingest_saved(scope, "news", readers.news, policy, paced, stats, port("source_news"));
+        let stats = Arc::clone(&shared.control_stats);
+        let (file_control, dead_file_control) =
+            ingest_saved(scope, "control", readers.control, policy, None, stats, port("source_control"));
+        let configured = Counted::new(ConfiguredControl::new(plan.control.clone(), index == 0));
+        let stats = Arc::clone(&shared.control_stats);
+        let (config_control, dead_config_control) =
+            ingest_saved(scope, "control", configured, policy, None, stats, port("source_config_control"));
+        let live =
+            live_control(scope, Arc::clone(&shared.commands), Arc::clone(&shared.tick_stats), plan.trading.clock);
+
+        let out = trading_graph(
+            TradingInputs {
+                ticks: ticks.clone(),
+                news: news.clone(),
+                control: file_control.concat(config_control).concat(live),
+                snapshots: snapshots.clone(),
+            },
+            &plan.trading,
+        );
+        let watched = Arc::clone(shared);
+        let pnl = out.pnl.inspect(move |p: &Pnl| {
+            if let Ok(mut last) = watched.last_pnl.lock() {
+                *last = Some(p.clone());
+            }
+            watched.watch.on_pnl(p);
+        });
+        let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+        let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
+        let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
+        let orders = out.orders.inspect(move |o: &Order| {
+            if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
+                let seconds = first.elapsed().as_secs_f64();
+                watched.tick_to_order.observe(seconds);
+                if let Ok(mut samples) = watched.tick_to_order_samples.lock()
+                    && samples.len() < 1_000_000
+                {
+                    samples.push(seconds);
+                }
+            }
+        });
+        let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
+        let risk_events = out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
+        let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
+
+        let sinks = Sinks {
+            dir: worker_dir,
+            worker: index,
+            ctx,
+            batch_rows: plan.batch_rows,
+            shared,
+            probe: &probe,
+            pace: &pace,
+            kafka: plan.kafka_output.as_ref(),
+            parquet: plan.parquet && !discard,
+            questdb: plan.questdb.as_ref().filter(|_| !discard),
+            discard,
+            snapshots: snapshots.as_ref(),
+        };
+        sinks.attach("ticks", ticks);
+        sinks.attach("news", news);
+        sinks.attach("bars_1s", out.bars_1s);
+        sinks.attach("bars_1m", out.bars_1m);
+        sinks.attach("indicators", out.indicators);
+        sinks.attach("sentiment", out.sentiment);
+        sinks.attach_kafka("signals", &out.signals);
+        sinks.attach_kafka("orders", &orders);
+        sinks.attach_kafka("fills", &out.fills);
+        sinks.attach_kafka("risk_events", &risk_events);
+        sinks.attach_kafka("dead_letters", &dead);
+        sinks.attach("signals", out.signals);
+        sinks.attach("orders", orders);
+        sinks.attach("fills", out.fills);
+        sinks.attach("expiries", out.expiries);
+        sinks.attach("audit", out.audit);
+        sinks.attach("positions", positions);
+        sinks.attach("pnl", pnl);
+        sinks.attach("risk_events", risk_events);
+        sinks.attach("var", out.var);
+        sinks.attach("dead_letters", dead);
+    });
+    if let Some(snapshots) = &snapshots {
+        snapshots.built();
+    }
+    tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
+    drop(_building);
+    run_unless_a_worker_fails(worker, failed);
+}
+
 /// Steps the worker's dataflows to their end, or until another worker has failed: the others
 /// would otherwise wait for its progress forever. (`timely::execute` steps what is left.)
 fn run_unless_a_worker_fails(worker: &mut timely::worker::Worker, failed: &AtomicBool) {
@@ -629,154 +779,20 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let _ = shared.models.set(Arc::clone(&plan.trading.news.metrics));
     let started = Instant::now();
     let plan = Arc::new(plan);
-    let worker_plan = Arc::clone(&plan);
-    let worker_shared = Arc::clone(&shared);
-    let worker_dir = output_dir.clone();
-    let worker_preloaded = opts.preloaded.clone();
-    let discard = opts.discard_output;
-    let worker_snapshots = snapshots.map(|(store, _, every)| (store, every));
+    let setup = WorkerSetup {
+        plan: Arc::clone(&plan),
+        shared: Arc::clone(&shared),
+        dir: output_dir.clone(),
+        preloaded: opts.preloaded.clone(),
+        discard: opts.discard_output,
+        snapshots: snapshots.map(|(store, _, every)| (store, every)),
+    };
     let failed = Arc::new(AtomicBool::new(false));
     let guards = timely::execute(config, move |worker| {
-        let plan = &worker_plan;
-        let shared = &worker_shared;
-        let (index, peers) = (worker.index(), worker.peers());
+        let (shared, index) = (&setup.shared, worker.index());
         // A worker that panics (a snapshot it cannot restore) fails the job with the reason;
         // the others stop rather than wait for its progress forever.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // One span per worker around the dataflow's construction (its operators' startup).
-            let span = tracing::info_span!("worker", job = %plan.name, index, peers);
-            let _building = span.enter();
-            let ctx = RowContext {
-                symbols: Arc::clone(&plan.symbols),
-                indicator_columns: Arc::new(plan.trading.indicators.columns().to_vec()),
-            };
-            let policy = SourcePolicy {
-                clock: plan.trading.clock,
-                allowed_lateness: plan.allowed_lateness,
-                max_ahead: plan.max_ahead,
-                batch: 4096,
-                idle_poll: plan.idle_poll,
-                idle_timeout: plan.idle_timeout,
-            };
-            let readers = match &worker_preloaded {
-                Some(preloaded) => {
-                    let (ticks, news) = preloaded.readers(index);
-                    Readers::counted(ticks, news, NoInput)
-                }
-                None => Readers::for_worker(plan, index, peers, shared),
-            };
-            let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
-                let start = store.start();
-                Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
-            });
-            let readers = readers.stoppable(&shared.stop);
-            // The sources keep what they sent since their last save: they can save any boundary.
-            let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
-
-            // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
-            let probe = ProbeHandle::new();
-            let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
-
-            worker.dataflow::<u64, _, _>(|scope| {
-                let paced = Some(pace.clone());
-                let stats = Arc::clone(&shared.tick_stats);
-                let (ticks, dead_ticks) =
-                    ingest_saved(scope, "ticks", readers.ticks, policy, paced.clone(), stats, port("source_ticks"));
-                let stats = Arc::clone(&shared.news_stats);
-                let (news, dead_news) =
-                    ingest_saved(scope, "news", readers.news, policy, paced, stats, port("source_news"));
-                let stats = Arc::clone(&shared.control_stats);
-                let (file_control, dead_file_control) =
-                    ingest_saved(scope, "control", readers.control, policy, None, stats, port("source_control"));
-                let configured = Counted::new(ConfiguredControl::new(plan.control.clone(), index == 0));
-                let stats = Arc::clone(&shared.control_stats);
-                let (config_control, dead_config_control) =
-                    ingest_saved(scope, "control", configured, policy, None, stats, port("source_config_control"));
-                let live = live_control(
-                    scope,
-                    Arc::clone(&shared.commands),
-                    Arc::clone(&shared.tick_stats),
-                    plan.trading.clock,
-                );
-
-                let out = trading_graph(
-                    TradingInputs {
-                        ticks: ticks.clone(),
-                        news: news.clone(),
-                        control: file_control.concat(config_control).concat(live),
-                        snapshots: snapshots.clone(),
-                    },
-                    &plan.trading,
-                );
-                let watched = Arc::clone(shared);
-                let pnl = out.pnl.inspect(move |p: &Pnl| {
-                    if let Ok(mut last) = watched.last_pnl.lock() {
-                        *last = Some(p.clone());
-                    }
-                    watched.watch.on_pnl(p);
-                });
-                let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
-                let positions = out.positions.inspect(move |p: &Position| watched.watch.on_position(p, &symbols));
-                let (watched, clock) = (Arc::clone(shared), plan.trading.clock);
-                let orders = out.orders.inspect(move |o: &Order| {
-                    if let Some(first) = watched.tick_stats.first_seen.at(clock.epoch(o.ts)) {
-                        let seconds = first.elapsed().as_secs_f64();
-                        watched.tick_to_order.observe(seconds);
-                        if let Ok(mut samples) = watched.tick_to_order_samples.lock()
-                            && samples.len() < 1_000_000
-                        {
-                            samples.push(seconds);
-                        }
-                    }
-                });
-                let (watched, symbols) = (Arc::clone(shared), Arc::clone(&plan.symbols));
-                let risk_events =
-                    out.risk_events.inspect(move |e: &RiskEvent| watched.watch.on_risk_event(e, &symbols));
-                let dead = dead_ticks.concat(dead_news).concat(dead_file_control).concat(dead_config_control);
-
-                let sinks = Sinks {
-                    dir: &worker_dir,
-                    worker: index,
-                    ctx,
-                    batch_rows: plan.batch_rows,
-                    shared,
-                    probe: &probe,
-                    pace: &pace,
-                    kafka: plan.kafka_output.as_ref(),
-                    parquet: plan.parquet && !discard,
-                    questdb: plan.questdb.as_ref().filter(|_| !discard),
-                    discard,
-                    snapshots: snapshots.as_ref(),
-                };
-                sinks.attach("ticks", ticks);
-                sinks.attach("news", news);
-                sinks.attach("bars_1s", out.bars_1s);
-                sinks.attach("bars_1m", out.bars_1m);
-                sinks.attach("indicators", out.indicators);
-                sinks.attach("sentiment", out.sentiment);
-                sinks.attach_kafka("signals", &out.signals);
-                sinks.attach_kafka("orders", &orders);
-                sinks.attach_kafka("fills", &out.fills);
-                sinks.attach_kafka("risk_events", &risk_events);
-                sinks.attach_kafka("dead_letters", &dead);
-                sinks.attach("signals", out.signals);
-                sinks.attach("orders", orders);
-                sinks.attach("fills", out.fills);
-                sinks.attach("expiries", out.expiries);
-                sinks.attach("audit", out.audit);
-                sinks.attach("positions", positions);
-                sinks.attach("pnl", pnl);
-                sinks.attach("risk_events", risk_events);
-                sinks.attach("var", out.var);
-                sinks.attach("dead_letters", dead);
-            });
-            if let Some(snapshots) = &snapshots {
-                snapshots.built();
-            }
-            tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
-            drop(_building);
-            run_unless_a_worker_fails(worker, &failed);
-        }));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build_and_run(worker, &setup, &failed)));
         if let Err(panic) = ran {
             failed.store(true, Ordering::Relaxed);
             let reason = panic
