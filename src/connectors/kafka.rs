@@ -304,12 +304,20 @@ impl<R: RowFormat> KafkaReader<R> {
     /// Assigns this reader's partitions, each from its `next` offset or the start, and gives
     /// each its own queue.
     fn assign(&mut self) -> Result<(), String> {
+        self.assign_partitions()?;
+        self.split_queues()
+    }
+
+    fn assign_partitions(&mut self) -> Result<(), String> {
         let mut assignment = TopicPartitionList::new();
         for (p, next) in self.partitions.iter().zip(&self.next) {
             let at = next.map_or(self.start, Offset::Offset);
             assignment.add_partition_offset(&self.topic, *p, at).map_err(|e| e.to_string())?;
         }
-        self.consumer.assign(&assignment).map_err(|e| format!("assigning partitions of `{}`: {e}", self.topic))?;
+        self.consumer.assign(&assignment).map_err(|e| format!("assigning partitions of `{}`: {e}", self.topic))
+    }
+
+    fn split_queues(&mut self) -> Result<(), String> {
         self.queues = self
             .partitions
             .iter()
@@ -347,6 +355,19 @@ impl<R: RowFormat> KafkaReader<R> {
         }
     }
 
+    /// Hands on the message at `offset` of `lane`.
+    fn take(
+        &mut self,
+        lane: usize,
+        offset: i64,
+        record: Result<R, DeadLetter>,
+        out: &mut Vec<(u64, Result<R, DeadLetter>)>,
+    ) {
+        self.next[lane] = Some(offset + 1);
+        self.at_end[lane] = false;
+        out.push((((lane as u64) << LANE_SHIFT) | offset as u64, record));
+    }
+
     fn decode(&self, partition: i32, offset: i64, payload: Option<&[u8]>) -> Result<R, DeadLetter> {
         let letter = |reason: String, raw: &str| {
             let mut raw = raw.to_owned();
@@ -377,13 +398,35 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
             return ReadStatus::Idle;
         }
         self.publish_positions();
-        // The main queue carries no messages now, only events and errors: serve them.
-        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
-            tracing::warn!(topic = %self.topic, error = %e, "Kafka consumer error; retrying");
+        // A partition's first fetch can answer before its queue is split off (assigning starts
+        // fetching): those messages, or its end, are on the main queue, ahead of anything on
+        // its own queue. Dropped, they would be lost, and a lost end would keep the run waiting
+        // for ever; so they are read first (and the partitions' queues only once it is empty).
+        let mut got = 0;
+        while got < max
+            && let Some(event) = self.consumer.poll(Duration::ZERO)
+        {
+            match event {
+                Ok(m) => match self.partitions.iter().position(|p| *p == m.partition()) {
+                    Some(lane) => {
+                        let record = self.decode(m.partition(), m.offset(), m.payload());
+                        self.take(lane, m.offset(), record, out);
+                        got += 1;
+                    }
+                    None => {
+                        tracing::warn!(topic = %self.topic, partition = m.partition(), "a message of a partition not assigned here")
+                    }
+                },
+                Err(KafkaError::PartitionEOF(p)) => {
+                    if let Some(lane) = self.partitions.iter().position(|q| *q == p) {
+                        self.at_end[lane] = true;
+                    }
+                }
+                Err(e) => tracing::warn!(topic = %self.topic, error = %e, "Kafka consumer error; retrying"),
+            }
         }
         // A share of the batch from each partition in turn.
         let share = (max / self.queues.len().max(1)).max(1);
-        let mut got = 0;
         let mut more = true;
         while got < max && more {
             more = false;
@@ -402,9 +445,7 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
                             break;
                         }
                     };
-                    self.next[lane] = Some(offset + 1);
-                    self.at_end[lane] = false;
-                    out.push((((lane as u64) << LANE_SHIFT) | offset as u64, record));
+                    self.take(lane, offset, record, out);
                     taken += 1;
                     got += 1;
                 }
@@ -833,6 +874,37 @@ mod tests {
         // A position from another set of partitions (the topic or the workers changed).
         let e = open().resume(&[0, 3, 1, 2]).unwrap_err();
         assert!(e.contains("partitions [0, 1] of `ticks`, this worker reads [0, 1, 2]"), "{e}");
+    }
+
+    #[test]
+    fn messages_fetched_before_the_queues_are_split_are_read_first_not_lost() {
+        let messages: Vec<(i32, String)> =
+            (0..2).flat_map(|p| (0..5).map(move |i| (p, tick_json(i, 10 * i64::from(p) + i + 1)))).collect();
+        let (_cluster, kafka) = mock_ticks(2, &messages);
+        let spec = reader(&kafka, "early", 1, Some(Duration::from_millis(300)));
+        let mut reader = KafkaReader::<Tick>::open(spec, Arc::new(SymbolTable::new(["AAA"]))).unwrap();
+        // What a busy machine can do between assigning and splitting: the first fetches, and
+        // the partitions' ends, arrive on the main queue.
+        reader.assign_partitions().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        reader.split_queues().unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reader.read(100, &mut out) != ReadStatus::Exhausted {
+            assert!(Instant::now() < deadline, "never at its end (an end lost?): {} read", out.len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut read: Vec<(usize, f64)> =
+            out.iter().map(|(pos, r)| (reader.lane(*pos), r.as_ref().unwrap().price)).collect();
+        let in_order = read.clone();
+        read.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let expected: Vec<(usize, f64)> =
+            (0..2).flat_map(|p| (0..5).map(move |i| (p, (10 * p + i + 1) as f64))).collect();
+        assert_eq!(read, expected);
+        for lane in 0..2 {
+            let prices: Vec<f64> = in_order.iter().filter(|(l, _)| *l == lane).map(|x| x.1).collect();
+            assert!(prices.is_sorted(), "partition {lane} out of order: {prices:?}");
+        }
     }
 
     #[test]
