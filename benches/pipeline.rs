@@ -4,7 +4,7 @@
 //!
 //!     cargo bench --bench pipeline -- replay [SYMBOLS] [WORKERS] [SECONDS]   # default 500 1 3600
 //!     cargo bench --bench pipeline -- scale                                  # 50, 500, 5000 symbols x 1, 2 workers
-//!     cargo bench --bench pipeline -- latency [RATE] [EPOCH_MS] [SYMBOLS] [WALL_S]  # default 100000 1000 500 60
+//!     cargo bench --bench pipeline -- latency [RATE] [EPOCH_MS] [SYMBOLS] [WALL_S] [WORKERS]  # default 100000 1000 500 60 1
 //!     cargo bench --bench pipeline -- soak [SYMBOLS] [SECONDS]               # peak RSS, 1x and 10x as long (live simulator)
 //!     cargo bench --bench pipeline -- soak-rss [MINUTES] [EVERY_S] [SYMBOLS] # RSS sampled over a long run, default 30 5 50
 //!     cargo bench --bench pipeline -- compare TICKS.csv                      # ticks -> 1m bars -> EMA(20), RSI(14)
@@ -433,9 +433,10 @@ fn main() {
             let epoch_ms: usize = arg(rest, 1, 1000);
             let symbols: usize = arg(rest, 2, 500);
             let wall_s: f64 = arg(rest, 3, 60.0);
+            let workers: usize = arg(rest, 4, 1);
             // The event time that lasts `wall_s` at the rate (3 ticks per symbol-second).
             let seconds = ((rate * wall_s) / (3.0 * symbols as f64)) as usize;
-            measure(&[s(symbols), s(1), s(seconds.max(600)), s(epoch_ms), format!("{rate}")]);
+            measure(&[s(symbols), s(workers), s(seconds.max(600)), s(epoch_ms), format!("{rate}")]);
         }
         "soak" => {
             let symbols: usize = arg(rest, 0, 500);

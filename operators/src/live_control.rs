@@ -2,6 +2,7 @@
 //! dataflow at the event time the job has reached.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +17,8 @@ use crate::time::EpochClock;
 /// Commands waiting to enter a job.
 pub type CommandQueue = Arc<Mutex<VecDeque<Command>>>;
 
-/// How often an idle live-control source looks at its queue and the source it follows.
+/// How often an idle live-control source looks at its queue (the source it follows wakes it
+/// whenever its frontier moves).
 const POLL: Duration = Duration::from_millis(5);
 
 /// A source of [`Control`] records taken from `queue` (on worker 0; other workers' copies emit
@@ -55,8 +57,13 @@ pub fn live_control<'scope>(
     clock: EpochClock,
 ) -> StreamVec<'scope, u64, Control> {
     source(scope, "LiveControl", move |initial, info| {
-        let activator = scope.activator_for(info.address);
+        let activator = scope.activator_for(Rc::clone(&info.address));
         let mut cap = (scope.index() == 0).then_some(initial);
+        if cap.is_some() {
+            // Polled alone, this source's frontier would trail the ticks' by up to a poll, and
+            // the risk book (which reads control) with it.
+            follow.add_follower(scope.worker().sync_activator_for(info.address.to_vec()));
+        }
         let mut last_epoch = 0;
         move |output| {
             let Some(held) = cap.as_mut() else { return };

@@ -14,6 +14,7 @@ use timely::dataflow::operators::OkErr;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::SyncActivator;
 
 use crate::event::{DeadLetter, EventTime, Ts, truncate_utf8};
 use crate::sink::SinkProgress;
@@ -285,6 +286,28 @@ pub struct SourceStats {
     /// When (wall clock) the source first emitted each recent epoch: for latencies measured
     /// from the input, such as tick to order.
     pub first_seen: EpochWallClock,
+    /// Operators woken whenever `frontier` moves, so that one following it does not hold the
+    /// graph back until its next poll.
+    followers: std::sync::Mutex<Vec<SyncActivator>>,
+}
+
+impl SourceStats {
+    /// Wakes `follower` each time the source's frontier moves.
+    pub fn add_follower(&self, follower: SyncActivator) {
+        if let Ok(mut followers) = self.followers.lock() {
+            followers.push(follower);
+        }
+    }
+
+    /// Records the source's frontier, waking the followers if it moved.
+    fn advance_frontier(&self, epoch: u64) {
+        if self.frontier.swap(epoch, Ordering::AcqRel) != epoch
+            && let Ok(mut followers) = self.followers.lock()
+        {
+            // A follower whose dataflow is gone has nothing left to follow.
+            followers.retain(|f| f.activate().is_ok());
+        }
+    }
 }
 
 /// The wall-clock instant each of the most recent epochs was first emitted, newest last.
@@ -461,7 +484,7 @@ where
                     output.session(&held.delayed(&epoch)).give(item);
                 }
                 held.downgrade(&start);
-                stats.frontier.store(start, Ordering::Release);
+                stats.advance_frontier(start);
             }
             let limit = pace.as_ref().map_or(u64::MAX, Pace::limit);
             desired = desired.max(*held.time());
@@ -592,7 +615,7 @@ where
                 }
             }
             let reached = cap.as_ref().map_or(u64::MAX, |c| *c.time());
-            stats.frontier.store(reached, Ordering::Release);
+            stats.advance_frontier(reached);
         }
     });
     mixed.ok_err(|item: Result<R, DeadLetter>| item)

@@ -47,6 +47,16 @@ impl Holding {
         self.qty + self.pending
     }
 
+    /// Holds and orders nothing, at a finite mark: every term it adds to the book's sums
+    /// (equity, unrealized P&L, exposures) is `+0.0`. Marks change without the book noting it,
+    /// but only to positive finite prices, which keeps a quiet holding quiet.
+    fn quiet(&self) -> bool {
+        self.qty.to_bits() == 0
+            && self.pending.to_bits() == 0
+            && self.avg_price.to_bits() == 0
+            && (self.mark.to_bits() == 0 || (self.mark.is_finite() && self.mark > 0.0))
+    }
+
     /// Settles `q` (signed) of what was ordered; a fill we did not order (a manual trade)
     /// settles nothing.
     fn settle(&mut self, q: f64) {
@@ -85,6 +95,12 @@ pub struct RiskBook {
     pub(super) suspended: Option<(String, i64)>,
     pub(super) recent_orders: VecDeque<Ts>,
     next_stale_scan: Ts,
+    /// The symbols holding or ordering anything, ascending: the only ones whose terms in the
+    /// equity and exposure sums can be other than zero, so that a signal costs the positions
+    /// open rather than every symbol. Derived from `holdings`, so not saved; rebuilt when
+    /// unknown (after a restore).
+    #[serde(skip)]
+    active: Option<Vec<u32>>,
 }
 
 /// An order to send and how it came about, for its id and its audit record.
@@ -118,6 +134,50 @@ impl RiskBook {
             suspended: None,
             recent_orders: VecDeque::new(),
             next_stale_scan: Ts::MIN,
+            active: Some(Vec::new()),
+        }
+    }
+
+    /// Sums `term` over the holdings in symbol order, leaving out `skip`: the same bits as
+    /// summing every holding. A quiet holding's term is `+0.0`, which changes a sum only when
+    /// it is `-0.0` (to `+0.0`), so one such addition stands for each run of quiet holdings.
+    pub(super) fn sum_holdings(&self, skip: Option<usize>, term: impl Fn(&Holding) -> f64) -> f64 {
+        let included = |i: &usize| Some(*i) != skip;
+        let Some(active) = &self.active else {
+            return self.holdings.iter().enumerate().filter(|(i, _)| included(i)).map(|(_, h)| term(h)).sum();
+        };
+        let quiet_run = |from: usize, to: usize| (from..to).any(|i| included(&i));
+        let mut sum: f64 = std::iter::empty::<f64>().sum();
+        let mut next = 0;
+        for &i in active {
+            let i = i as usize;
+            if quiet_run(next, i) {
+                sum += 0.0;
+            }
+            if included(&i) {
+                sum += term(&self.holdings[i]);
+            }
+            next = i + 1;
+        }
+        if quiet_run(next, self.holdings.len()) {
+            sum += 0.0;
+        }
+        sum
+    }
+
+    /// Records whether symbol `s` now holds or orders anything.
+    fn note_activity(&mut self, s: Symbol) {
+        let holdings = &self.holdings;
+        let active = self
+            .active
+            .get_or_insert_with(|| (0..holdings.len() as u32).filter(|&i| !holdings[i as usize].quiet()).collect());
+        let busy = holdings.get(s.0 as usize).is_some_and(|h| !h.quiet());
+        match (active.binary_search(&s.0), busy) {
+            (Err(at), true) => active.insert(at, s.0),
+            (Ok(at), false) => {
+                active.remove(at);
+            }
+            _ => {}
         }
     }
 
@@ -139,7 +199,7 @@ impl RiskBook {
 
     /// Cash plus every position at its mark.
     pub fn equity(&self) -> f64 {
-        self.cash + self.holdings.iter().map(|h| h.qty * h.mark).sum::<f64>()
+        self.cash + self.sum_holdings(None, |h| h.qty * h.mark)
     }
 
     /// Records the latest price of a symbol.
@@ -236,6 +296,7 @@ impl RiskBook {
         }
         let (qty, avg_price, realized_pnl) = (h.qty, h.avg_price, h.realized);
         self.realized += realized;
+        self.note_activity(fill.symbol);
         Position {
             account: self.params.account.clone(),
             symbol: fill.symbol,
@@ -249,13 +310,14 @@ impl RiskBook {
     /// The unfilled rest of an expired order is no longer pending.
     pub fn apply_expiry(&mut self, e: &Expiry) {
         self.holding(e.symbol).settle(e.side.sign() * e.qty);
+        self.note_activity(e.symbol);
     }
 
     /// The account at `ts`, positions at their latest marks (a new day or week starts here).
     pub fn pnl(&mut self, ts: Ts) -> Pnl {
         let equity = self.roll_periods(ts);
-        let unrealized = self.holdings.iter().map(|h| h.qty * (h.mark - h.avg_price)).sum();
-        let gross_exposure = self.holdings.iter().map(|h| (h.qty * h.mark).abs()).sum();
+        let unrealized = self.sum_holdings(None, |h| h.qty * (h.mark - h.avg_price));
+        let gross_exposure = self.sum_holdings(None, |h| (h.qty * h.mark).abs());
         let peak_equity = self.peak_equity;
         let since = |period: Option<(i64, f64)>| period.map_or(0.0, |(_, open)| equity - open);
         Pnl {
@@ -289,6 +351,7 @@ impl RiskBook {
     fn send(&mut self, origin: Origin, symbols: &SymbolTable, out: &mut Vec<Decision>) {
         let Origin { symbol: s, ts, qty, price, entry, .. } = origin;
         self.holding(s).pending += qty;
+        self.note_activity(s);
         let side = if qty > 0.0 { Side::Buy } else { Side::Sell };
         let p = &self.params;
         let (kind, limit_price, expires) = if entry && p.entry_order == OrderKind::Limit {
@@ -982,5 +1045,102 @@ mod tests {
             ..RiskParams::default()
         });
         assert_eq!(one.plan_tiers(7.0)[0].qty, 7.0);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Signal(u32, f64, f64),
+        Trade(u32, f64),
+        /// A fill of the first order working for the symbol (a fraction of it), or a manual
+        /// trade of `qty` when none works.
+        Fill(u32, f64, f64),
+        /// The rest of the symbol's first working order expires.
+        Expire(u32),
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        let symbol = 0u32..12;
+        let step = prop_oneof![
+            (symbol.clone(), -1.0f64..1.0, 50.0f64..150.0).prop_map(|(s, strength, p)| Step::Signal(s, strength, p)),
+            (symbol.clone(), 50.0f64..150.0).prop_map(|(s, p)| Step::Trade(s, p)),
+            (symbol.clone(), 0.1f64..1.0, -40.0f64..40.0).prop_map(|(s, part, qty)| Step::Fill(s, part, qty)),
+            symbol.prop_map(Step::Expire),
+        ];
+        proptest::collection::vec(step, 1..150)
+    }
+
+    /// Every sum the book takes, as bits: equity, the P&L row's sums, each symbol's exposure
+    /// without it.
+    fn sums(book: &RiskBook, ts: Ts) -> Vec<u64> {
+        let mut book = book.clone();
+        let pnl = book.pnl(ts);
+        let mut bits = vec![book.equity(), pnl.equity, pnl.unrealized, pnl.gross_exposure];
+        bits.extend((0..14).map(|s| book.gross_exposure_without(Symbol(s))));
+        bits.into_iter().map(f64::to_bits).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// The book sums over the symbols holding or ordering anything; every other symbol
+        /// would add zero. Guards that the index stays true through orders, fills, closes and
+        /// expiries, and after a restore (which rebuilds it).
+        #[test]
+        fn sums_over_active_symbols_equal_sums_over_every_symbol_bit_for_bit(steps in steps()) {
+            let names: Vec<String> = (0..12).map(|i| format!("S{i}")).collect();
+            let symbols = SymbolTable::new(names.iter().map(String::as_str));
+            let params = RiskParams { initial_cash: 50_000.0, price_band_pct: 1.0, ..RiskParams::default() };
+            let mut book = RiskBook::new(params);
+            let mut working: Vec<Order> = Vec::new();
+            let mut out = Vec::new();
+            for (i, step) in steps.iter().enumerate() {
+                let ts = (i as i64 + 1) * 20 * SECOND;
+                match *step {
+                    Step::Signal(s, strength, price) => book.on_signal(&signal_for(s, ts, strength, price), &symbols, &mut out),
+                    Step::Trade(s, price) => book.on_trade(Symbol(s), ts, price, &symbols, &mut out),
+                    Step::Fill(s, part, qty) => match working.iter().position(|o| o.symbol.0 == s) {
+                        Some(at) => {
+                            let mut fill = fill_of(&working[at]);
+                            fill.qty = (working[at].qty * part).floor().max(1.0);
+                            working[at].qty -= fill.qty;
+                            if working[at].qty <= 0.0 {
+                                working.remove(at);
+                            }
+                            book.apply_fill(&fill);
+                        }
+                        None if qty != 0.0 => {
+                            book.apply_fill(&fill_at(s, qty, 100.0));
+                        }
+                        None => {}
+                    },
+                    Step::Expire(s) => {
+                        if let Some(at) = working.iter().position(|o| o.symbol.0 == s) {
+                            let o = working.remove(at);
+                            let expiry = Expiry {
+                                order_id: o.id.clone(),
+                                account: o.account.clone(),
+                                symbol: o.symbol,
+                                ts,
+                                side: o.side,
+                                qty: o.qty,
+                            };
+                            book.apply_expiry(&expiry);
+                        }
+                    }
+                }
+                working.extend(out.drain(..).filter_map(|d| match d {
+                    Decision::Order(o) => Some(o),
+                    _ => None,
+                }));
+                let mut every = book.clone();
+                every.active = None;
+                proptest::prop_assert_eq!(sums(&book, ts), sums(&every, ts), "after {:?}", step);
+                // A restored book does not know its active symbols until it changes one.
+                if i % 17 == 0 {
+                    book.active = None;
+                }
+            }
+        }
     }
 }

@@ -11,13 +11,8 @@ pub(super) type Rejection = (&'static str, String);
 
 impl RiskBook {
     /// Gross exposure of everything held or ordered, at the latest marks, leaving out `skip`.
-    fn gross_exposure_without(&self, skip: Symbol) -> f64 {
-        self.holdings
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != skip.0 as usize)
-            .map(|(_, h)| ((h.qty + h.pending) * h.mark).abs())
-            .sum()
+    pub(super) fn gross_exposure_without(&self, skip: Symbol) -> f64 {
+        self.sum_holdings(Some(skip.0 as usize), |h| ((h.qty + h.pending) * h.mark).abs())
     }
 
     /// Runs every check that applies to an order of `delta` towards `target` (entries get the
