@@ -2,7 +2,7 @@
 //! that a measurement times the graph and not the simulator. Optionally released at a fixed
 //! wall-clock rate, for latency measurements.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tradeflow_operators::source::{EventReader, ReadStatus};
@@ -17,6 +17,10 @@ pub struct Preloaded {
     pub news: Vec<Arc<Vec<News>>>,
     /// Ticks per second of wall time across all workers, or as fast as the graph takes them.
     pub rate: Option<f64>,
+    /// When the first worker began reading: every worker's paced ticks are due from the same
+    /// instant, or one worker's share would run behind the others' (by however much later it
+    /// started) and hold every epoch back by as much.
+    started: Arc<OnceLock<Instant>>,
 }
 
 fn drain<R>(mut reader: impl EventReader<R>) -> Vec<R> {
@@ -37,7 +41,7 @@ impl Preloaded {
         let schedule = news_schedule(sim, &sim.symbol_names());
         let ticks = (0..peers).map(|i| Arc::new(drain(TickSimulator::new(sim, &schedule, i, peers)))).collect();
         let news = (0..peers).map(|i| Arc::new(drain(NewsSimulator::new(&schedule, i)))).collect();
-        Preloaded { ticks, news, rate: None }
+        Preloaded { ticks, news, rate: None, started: Arc::default() }
     }
 
     pub fn tick_count(&self) -> usize {
@@ -48,7 +52,8 @@ impl Preloaded {
         let peers = self.ticks.len().max(1);
         let ticks = self.ticks.get(index).cloned().unwrap_or_default();
         let news = self.news.get(index).cloned().unwrap_or_default();
-        (MemoryReader::new(ticks, self.rate.map(|r| r / peers as f64)), MemoryReader::new(news, None))
+        let ticks = MemoryReader::new(ticks, self.rate.map(|r| r / peers as f64), Arc::clone(&self.started));
+        (ticks, MemoryReader::new(news, None, Arc::default()))
     }
 }
 
@@ -57,12 +62,12 @@ pub struct MemoryReader<R> {
     records: Arc<Vec<R>>,
     at: usize,
     rate: Option<f64>,
-    started: Option<Instant>,
+    started: Arc<OnceLock<Instant>>,
 }
 
 impl<R> MemoryReader<R> {
-    fn new(records: Arc<Vec<R>>, rate: Option<f64>) -> Self {
-        MemoryReader { records, at: 0, rate, started: None }
+    fn new(records: Arc<Vec<R>>, rate: Option<f64>, started: Arc<OnceLock<Instant>>) -> Self {
+        MemoryReader { records, at: 0, rate, started }
     }
 }
 
@@ -89,7 +94,7 @@ impl<R: EventTime + Clone + 'static> EventReader<R> for MemoryReader<R> {
         }
         let mut until = (self.at + max).min(self.records.len());
         if let Some(rate) = self.rate {
-            let started = *self.started.get_or_insert_with(Instant::now);
+            let started = *self.started.get_or_init(Instant::now);
             let due = (started.elapsed().as_secs_f64() * rate) as usize;
             until = until.min(due.max(self.at));
             if until == self.at {
@@ -121,7 +126,7 @@ mod tests {
 
     #[test]
     fn memory_reader_gives_everything_in_order_then_ends() {
-        let mut reader = MemoryReader::new(ticks(10), None);
+        let mut reader = MemoryReader::new(ticks(10), None, Arc::default());
         let mut out = Vec::new();
         assert_eq!(reader.read(4, &mut out), ReadStatus::More);
         assert_eq!(reader.read(100, &mut out), ReadStatus::More);
@@ -133,7 +138,7 @@ mod tests {
     #[test]
     fn a_paced_reader_releases_no_more_than_its_rate() {
         // 1,000 a second: within the first few milliseconds only a handful are due.
-        let mut reader = MemoryReader::new(ticks(100_000), Some(1000.0));
+        let mut reader = MemoryReader::new(ticks(100_000), Some(1000.0), Arc::default());
         let mut out = Vec::new();
         let started = Instant::now();
         while reader.read(100_000, &mut out) != ReadStatus::Exhausted && started.elapsed().as_millis() < 50 {}

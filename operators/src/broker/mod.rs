@@ -97,12 +97,13 @@ impl<'scope> Execute<'scope> for StreamVec<'scope, u64, Order> {
                                 output.session(&cap.delayed(&epoch)).give_iterator(fills.drain(..));
                             }
                         }
-                        match working.as_mut() {
-                            Some(cap) if broker.has_open() => cap.downgrade(&(epoch + 1)),
-                            _ => working = None,
+                        if !broker.has_open() {
+                            working = None;
                         }
                     }
                     // Fills come only from ticks not yet applied: none once the ticks have ended.
+                    // (An order behind the ticks may find `working` ahead of its epoch: no tick
+                    // can come between the two.)
                     if let Some(cap) = working.as_mut() {
                         let next_tick = ticks.first_key_value().map(|(e, _)| *e);
                         match next_tick.into_iter().chain(frontier_epoch(frontier2.frontier())).min() {
@@ -166,15 +167,19 @@ mod tests {
                 (order_input, tick_input, probe)
             });
             let last = ticks.iter().map(|t| t.ts as u64).chain(orders.iter().map(|o| o.ts as u64)).max().unwrap_or(0);
+            // The ticks run ahead of the orders, as the source runs ahead of the risk book.
             for epoch in 0..=last {
-                order_input.advance_to(epoch);
                 tick_input.advance_to(epoch);
-                orders.iter().filter(|o| o.ts as u64 == epoch).for_each(|o| order_input.send(o.clone()));
                 ticks.iter().filter(|t| t.ts as u64 == epoch).for_each(|t| tick_input.send(t.clone()));
                 worker.step();
             }
-            order_input.close();
             tick_input.close();
+            for epoch in 0..=last {
+                order_input.advance_to(epoch);
+                orders.iter().filter(|o| o.ts as u64 == epoch).for_each(|o| order_input.send(o.clone()));
+                worker.step();
+            }
+            order_input.close();
             for _ in 0..max_steps {
                 worker.step();
             }
@@ -215,5 +220,15 @@ mod tests {
         let (fills, done) = execute(vec![buy(1, Some(50.0))], vec![tick(2), tick(3)], 100);
         assert!(fills.is_empty(), "{fills:?}");
         assert!(done, "the broker's output did not finish");
+    }
+
+    #[test]
+    fn an_order_behind_the_ticks_while_another_works_fills_at_its_ticks() {
+        // The limit at 1 works on; the ticks reach epoch 10 before the market order at 5 comes,
+        // which fills at the tick of epoch 10.
+        let (fills, done) =
+            execute(vec![buy(1, Some(50.0)), buy(5, None)], vec![tick(2), tick(10), tick(11), tick(12)], 100);
+        assert_eq!(fills, vec![(10, 2.0), (11, 2.0), (12, 1.0)]);
+        assert!(done);
     }
 }
