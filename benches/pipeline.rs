@@ -86,6 +86,27 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// Where an order's time goes: for the epochs at which one-minute bars closed (where the
+/// strategy's orders come from), when each stage first emitted, after the epoch's first tick.
+fn stages(shared: &JobStats) -> String {
+    let marks = shared.stage_marks.lock().map(|m| m.clone()).unwrap_or_default();
+    let minutes: std::collections::BTreeSet<u64> =
+        marks.iter().filter(|m| m.stage == "bars_1m").map(|m| m.epoch).collect();
+    let mut line = "stages (ms after the epoch's first tick, p50/p99/max over minute closes):".to_string();
+    for stage in ["bars_1s", "bars_1m", "indicators", "signals", "risk_book"] {
+        let mut first: BTreeMap<u64, f64> = BTreeMap::new();
+        for m in marks.iter().filter(|m| m.stage == stage && minutes.contains(&m.epoch)) {
+            let at = first.entry(m.epoch).or_insert(m.seconds);
+            *at = at.min(m.seconds);
+        }
+        let mut seconds: Vec<f64> = first.into_values().collect();
+        seconds.sort_by(f64::total_cmp);
+        let ms = |q: f64| percentile(&seconds, q) * 1e3;
+        line.push_str(&format!(" {stage} {:.2}/{:.2}/{:.2}", ms(0.5), ms(0.99), ms(1.0)));
+    }
+    line
+}
+
 /// How long the latency runs' sources wait when nothing is due (the default is 5 ms).
 const IDLE_POLL_MS: f64 = 0.05;
 
@@ -127,10 +148,14 @@ fn child(symbols: usize, workers: usize, seconds: u64, epoch_ms: u64, feed: Feed
         output: Some(out),
         preloaded,
         discard_output: std::env::var("TRADEFLOW_BENCH_PARQUET").is_err(),
+        stage_marks: matches!(feed, Feed::Paced(_)),
         ..RunOptions::default()
     };
     let shared = Arc::new(JobStats::default());
     let summary = run_with(plan, &opts, Arc::clone(&shared)).unwrap_or_else(|e| panic!("{e:#}"));
+    if matches!(feed, Feed::Paced(_)) {
+        println!("{}", stages(&shared));
+    }
     let mut latencies = shared.tick_to_order_samples.lock().map(|s| s.clone()).unwrap_or_default();
     latencies.sort_by(f64::total_cmp);
     let ms = |q: f64| percentile(&latencies, q) * 1e3;
@@ -293,6 +318,9 @@ fn measure(args: &[String]) -> BTreeMap<String, String> {
         "measurement {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    if let Some(stages) = stdout.lines().find(|l| l.starts_with("stages ")) {
+        println!("{stages}");
+    }
     let line = stdout.lines().rfind(|l| l.starts_with("symbols=")).unwrap_or_default().to_string();
     println!("{line}");
     line.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()

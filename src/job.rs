@@ -11,7 +11,7 @@ use serde::Serialize;
 use timely::dataflow::StreamVec;
 use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concat, Inspect, Probe};
-use tradeflow_dataflows::{TradingInputs, trading_graph};
+use tradeflow_dataflows::{TradingInputs, TradingOutputs, trading_graph};
 use tradeflow_operators::live_control::{CommandQueue, live_control};
 use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::snapshot::{SnapshotPort, SnapshotStore, Snapshots};
@@ -75,6 +75,18 @@ pub struct RunOptions {
     pub preloaded: Option<Arc<crate::connectors::preloaded::Preloaded>>,
     /// Count every stream's rows but write nothing (the benchmark harness's null sink).
     pub discard_output: bool,
+    /// Record when each stage of the order path first emits each epoch
+    /// ([`JobStats::stage_marks`]): the latency harness's breakdown.
+    pub stage_marks: bool,
+}
+
+/// When a stage of the order path first emitted an epoch: `seconds` after the epoch's first
+/// tick was read.
+#[derive(Clone, Copy, Debug)]
+pub struct StageMark {
+    pub stage: &'static str,
+    pub epoch: u64,
+    pub seconds: f64,
 }
 
 /// What a run did, for the closing summary and `run.json`.
@@ -215,6 +227,9 @@ pub struct JobStats {
     pub tick_to_order: prometheus::Histogram,
     /// The same, every sample (the first million), for exact percentiles.
     pub tick_to_order_samples: Mutex<Vec<f64>>,
+    /// With [`RunOptions::stage_marks`], the first emission of each epoch by each stage
+    /// before the orders (the first million).
+    pub stage_marks: Mutex<Vec<StageMark>>,
     /// Calls, tokens, cost and fallbacks of the sentiment and strategist models.
     pub models: std::sync::OnceLock<Arc<tradeflow_operators::sentiment::ModelMetrics>>,
 }
@@ -245,6 +260,7 @@ impl Default for JobStats {
                 "Wall time from the first tick of an epoch read to each order of that epoch sent.",
             ),
             tick_to_order_samples: Mutex::default(),
+            stage_marks: Mutex::default(),
             models: std::sync::OnceLock::new(),
         }
     }
@@ -384,6 +400,7 @@ struct WorkerSetup {
     preloaded: Option<Arc<crate::connectors::preloaded::Preloaded>>,
     discard: bool,
     snapshots: Option<(Arc<FileSnapshots>, u64)>,
+    stage_marks: bool,
 }
 
 /// Builds this worker's graph and runs it to its end (or until another worker fails).
@@ -395,6 +412,7 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
         preloaded: worker_preloaded,
         discard,
         snapshots: worker_snapshots,
+        stage_marks,
     } = setup;
     let (discard, (index, peers)) = (*discard, (worker.index(), worker.peers()));
     // One span per worker around the dataflow's construction (its operators' startup).
@@ -457,6 +475,7 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
             },
             &plan.trading,
         );
+        let out = if *stage_marks { mark_stages(out, shared) } else { out };
         let watched = Arc::clone(shared);
         let pnl = out.pnl.inspect(move |p: &Pnl| {
             if let Ok(mut last) = watched.last_pnl.lock() {
@@ -524,6 +543,39 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
     tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
     drop(_building);
     run_unless_a_worker_fails(worker, failed);
+}
+
+/// Records when the stages on the way to an order first emit each epoch (the P&L row comes
+/// after the risk book's decisions of its epoch).
+fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> TradingOutputs<'scope> {
+    fn mark<'scope, D: 'static>(
+        stream: StreamVec<'scope, u64, D>,
+        stage: &'static str,
+        shared: &Arc<JobStats>,
+    ) -> StreamVec<'scope, u64, D> {
+        let (watched, mut last) = (Arc::clone(shared), None);
+        stream.inspect_core(move |event| {
+            let Ok((stamp, _)) = event else { return };
+            let Some(&epoch) = stamp.elements().first() else { return };
+            if last.replace(epoch) == Some(epoch) {
+                return;
+            }
+            if let Some(first) = watched.tick_stats.first_seen.at(epoch)
+                && let Ok(mut marks) = watched.stage_marks.lock()
+                && marks.len() < 1_000_000
+            {
+                marks.push(StageMark { stage, epoch, seconds: first.elapsed().as_secs_f64() });
+            }
+        })
+    }
+    TradingOutputs {
+        bars_1s: mark(out.bars_1s, "bars_1s", shared),
+        bars_1m: mark(out.bars_1m, "bars_1m", shared),
+        indicators: mark(out.indicators, "indicators", shared),
+        signals: mark(out.signals, "signals", shared),
+        pnl: mark(out.pnl, "risk_book", shared),
+        ..out
+    }
 }
 
 /// Steps the worker's dataflows to their end, or until another worker has failed: the others
@@ -786,6 +838,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         preloaded: opts.preloaded.clone(),
         discard: opts.discard_output,
         snapshots: snapshots.map(|(store, _, every)| (store, every)),
+        stage_marks: opts.stage_marks,
     };
     let failed = Arc::new(AtomicBool::new(false));
     let guards = timely::execute(config, move |worker| {

@@ -18,8 +18,18 @@ pub struct Preloaded {
     /// Ticks per second of wall time across all workers, or as fast as the graph takes them.
     pub rate: Option<f64>,
     /// When the first worker began reading: every worker's paced ticks are due from the same
-    /// instant, or one worker's share would run behind the others' (by however much later it
-    /// started) and hold every epoch back by as much.
+    /// instant.
+    started: Arc<OnceLock<Instant>>,
+}
+
+/// Releases records by event time at a fixed speed. Paced by count instead, workers whose
+/// shares are denser in some stretch of event time would fall behind the others, and hold
+/// every epoch back by as much.
+#[derive(Clone, Debug)]
+struct Pacing {
+    first_ts: i64,
+    /// Event time released per second of wall time, in ns.
+    event_ns_per_s: f64,
     started: Arc<OnceLock<Instant>>,
 }
 
@@ -49,25 +59,31 @@ impl Preloaded {
     }
 
     pub(crate) fn readers(&self, index: usize) -> (MemoryReader<Tick>, MemoryReader<News>) {
-        let peers = self.ticks.len().max(1);
         let ticks = self.ticks.get(index).cloned().unwrap_or_default();
         let news = self.news.get(index).cloned().unwrap_or_default();
-        let ticks = MemoryReader::new(ticks, self.rate.map(|r| r / peers as f64), Arc::clone(&self.started));
-        (ticks, MemoryReader::new(news, None, Arc::default()))
+        (MemoryReader::new(ticks, self.pacing()), MemoryReader::new(news, None))
+    }
+
+    /// `rate` ticks a second on average: the event time all workers' ticks span, at that rate.
+    fn pacing(&self) -> Option<Pacing> {
+        let rate = self.rate?;
+        let first_ts = self.ticks.iter().filter_map(|t| t.first()).map(|t| t.ts).min()?;
+        let last_ts = self.ticks.iter().filter_map(|t| t.last()).map(|t| t.ts).max()?;
+        let event_ns_per_s = (last_ts - first_ts) as f64 * rate / self.tick_count().max(1) as f64;
+        Some(Pacing { first_ts, event_ns_per_s, started: Arc::clone(&self.started) })
     }
 }
 
-/// Reads records out of a shared vector, optionally no faster than `rate` per second.
+/// Reads records (in event-time order) out of a shared vector, optionally paced.
 pub struct MemoryReader<R> {
     records: Arc<Vec<R>>,
     at: usize,
-    rate: Option<f64>,
-    started: Arc<OnceLock<Instant>>,
+    pacing: Option<Pacing>,
 }
 
 impl<R> MemoryReader<R> {
-    fn new(records: Arc<Vec<R>>, rate: Option<f64>, started: Arc<OnceLock<Instant>>) -> Self {
-        MemoryReader { records, at: 0, rate, started }
+    fn new(records: Arc<Vec<R>>, pacing: Option<Pacing>) -> Self {
+        MemoryReader { records, at: 0, pacing }
     }
 }
 
@@ -93,10 +109,10 @@ impl<R: EventTime + Clone + 'static> EventReader<R> for MemoryReader<R> {
             return ReadStatus::Exhausted;
         }
         let mut until = (self.at + max).min(self.records.len());
-        if let Some(rate) = self.rate {
-            let started = *self.started.get_or_init(Instant::now);
-            let due = (started.elapsed().as_secs_f64() * rate) as usize;
-            until = until.min(due.max(self.at));
+        if let Some(p) = &self.pacing {
+            let started = *p.started.get_or_init(Instant::now);
+            let due_ts = p.first_ts as f64 + started.elapsed().as_secs_f64() * p.event_ns_per_s;
+            until = self.at + self.records[self.at..until].partition_point(|r| r.event_ts() as f64 <= due_ts);
             if until == self.at {
                 return ReadStatus::Idle;
             }
@@ -126,7 +142,7 @@ mod tests {
 
     #[test]
     fn memory_reader_gives_everything_in_order_then_ends() {
-        let mut reader = MemoryReader::new(ticks(10), None, Arc::default());
+        let mut reader = MemoryReader::new(ticks(10), None);
         let mut out = Vec::new();
         assert_eq!(reader.read(4, &mut out), ReadStatus::More);
         assert_eq!(reader.read(100, &mut out), ReadStatus::More);
@@ -137,8 +153,10 @@ mod tests {
 
     #[test]
     fn a_paced_reader_releases_no_more_than_its_rate() {
-        // 1,000 a second: within the first few milliseconds only a handful are due.
-        let mut reader = MemoryReader::new(ticks(100_000), Some(1000.0), Arc::default());
+        // 1,000 a second (one a ns of event time): within the first few milliseconds only a
+        // handful are due.
+        let pacing = Pacing { first_ts: 0, event_ns_per_s: 1000.0, started: Arc::default() };
+        let mut reader = MemoryReader::new(ticks(100_000), Some(pacing));
         let mut out = Vec::new();
         let started = Instant::now();
         while reader.read(100_000, &mut out) != ReadStatus::Exhausted && started.elapsed().as_millis() < 50 {}
