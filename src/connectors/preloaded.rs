@@ -1,6 +1,6 @@
 //! Inputs generated ahead of a run and held in memory: what the benchmark harness replays, so
-//! that a measurement times the graph and not the simulator. Optionally released at a fixed
-//! wall-clock rate, for latency measurements.
+//! that a measurement times the graph and not the simulator. Optionally released by event time
+//! at a fixed speed, for latency measurements.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

@@ -153,9 +153,9 @@ mod tests {
     }
 
     /// Runs the broker over `orders` and `ticks` (each at its epoch, the epoch being the event
-    /// time here), within `max_steps` worker steps. Returns the epochs the fills came at and
-    /// whether the broker's output had finished.
-    fn execute(orders: Vec<Order>, ticks: Vec<Tick>, max_steps: usize) -> (Vec<(u64, f64)>, bool) {
+    /// time here), then 100 more worker steps. Returns the epochs the fills came at and whether
+    /// the broker's output had finished.
+    fn execute(orders: Vec<Order>, ticks: Vec<Tick>) -> (Vec<(u64, f64)>, bool) {
         timely::execute_directly(move |worker| {
             let (tx, captured) = std::sync::mpsc::channel();
             let (mut order_input, mut tick_input, probe) = worker.dataflow::<u64, _, _>(|scope| {
@@ -180,7 +180,7 @@ mod tests {
                 worker.step();
             }
             order_input.close();
-            for _ in 0..max_steps {
+            for _ in 0..100 {
                 worker.step();
             }
             let done = probe.done();
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn fills_come_at_the_epoch_of_the_tick_that_made_them() {
         // 5 units against ticks of 2: filled over the ticks of epochs 3, 4 and 6.
-        let (fills, done) = execute(vec![buy(2, None)], vec![tick(1), tick(3), tick(4), tick(6), tick(8)], 100);
+        let (fills, done) = execute(vec![buy(2, None)], vec![tick(1), tick(3), tick(4), tick(6), tick(8)]);
         assert_eq!(fills, vec![(3, 2.0), (4, 2.0), (6, 1.0)]);
         assert!(done);
     }
@@ -217,7 +217,7 @@ mod tests {
     fn an_order_still_working_when_the_ticks_end_lets_the_dataflow_finish() {
         // A limit far below the market never fills: the broker holds it, but with no ticks to
         // come it must not hold its output (with two workers, the job waited for ever).
-        let (fills, done) = execute(vec![buy(1, Some(50.0))], vec![tick(2), tick(3)], 100);
+        let (fills, done) = execute(vec![buy(1, Some(50.0))], vec![tick(2), tick(3)]);
         assert!(fills.is_empty(), "{fills:?}");
         assert!(done, "the broker's output did not finish");
     }
@@ -227,7 +227,7 @@ mod tests {
         // The limit at 1 works on; the ticks reach epoch 10 before the market order at 5 comes,
         // which fills at the tick of epoch 10.
         let (fills, done) =
-            execute(vec![buy(1, Some(50.0)), buy(5, None)], vec![tick(2), tick(10), tick(11), tick(12)], 100);
+            execute(vec![buy(1, Some(50.0)), buy(5, None)], vec![tick(2), tick(10), tick(11), tick(12)]);
         assert_eq!(fills, vec![(10, 2.0), (11, 2.0), (12, 1.0)]);
         assert!(done);
     }
