@@ -32,18 +32,17 @@ fn the_dashboard_shows_a_job_and_its_numbers_move() {
     server.client(&["submit", config.to_str().unwrap()]);
 
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut driver = Command::new(&driver_bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {driver_bin} (./deploy/scripts/test.sh installs chromium-driver): {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut driver, ports) = common::ports::spawn_listening(
+        "chromedriver (./deploy/scripts/test.sh installs chromium-driver)",
+        1,
+        Duration::from_secs(20),
+        |ports| {
+            let mut command = Command::new(&driver_bin);
+            command.arg(format!("--port={}", ports[0])).stdout(Stdio::null()).stderr(Stdio::null());
+            command
+        },
+    );
+    let port = ports[0];
     let profile = dir.path().join("chromium-profile");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

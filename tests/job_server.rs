@@ -22,7 +22,8 @@ fn jobs_are_submitted_watched_steered_and_stopped_and_bad_requests_change_nothin
     let server = Server::start(dir.path());
 
     // Unauthenticated and malformed requests: clear answers, nothing started.
-    assert_eq!(server.call("GET", "/health", None, None).0, 200);
+    let (status, body) = server.call("GET", "/health", None, None);
+    assert_eq!(status, 200, "{body}");
     let (status, body) = server.call("GET", "/jobs", None, None);
     assert_eq!((status, body.contains("bearer token")), (401, true), "{body}");
     assert_eq!(server.call("GET", "/metrics", Some("wrong-token-0123456789"), None).0, 401);
@@ -135,17 +136,19 @@ fn jobs_are_submitted_watched_steered_and_stopped_and_bad_requests_change_nothin
 #[test]
 fn a_run_serves_its_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = dir.path().join("m.toml");
     std::fs::write(&config, long_job("metered", "m").replace("duration_s = 2592000", "duration_s = 86400")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-        .args(["run", config.to_str().unwrap(), "-q", "-o"])
-        .arg(dir.path().join("out"))
-        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, ports) = common::ports::spawn_listening("the run", 1, Duration::from_secs(30), |ports| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tradeflow"));
+        command
+            .args(["run", config.to_str().unwrap(), "-q", "-o"])
+            .arg(dir.path().join("out"))
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", ports[0])])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    });
+    let port = ports[0];
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
         let got = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))

@@ -16,28 +16,26 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
         std::fs::create_dir_all(dir.join("data")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--token-file"])
-            .arg(&token_file)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--runs-dir")
-            .arg(dir.join("runs"))
-            .args(["-w", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the server did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Started only once the server itself listens: a port found free can be taken by
+        // another test before the server binds it, and a bare connect would then succeed.
+        let (child, ports) = super::ports::spawn_listening("the job server", 1, Duration::from_secs(20), |ports| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_tradeflow"));
+            command
+                .args(["serve", "--listen", &format!("127.0.0.1:{}", ports[0]), "--token-file"])
+                .arg(&token_file)
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .arg("--runs-dir")
+                .arg(dir.join("runs"))
+                .args(["-w", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        });
+        let url = format!("http://127.0.0.1:{}", ports[0]);
         Server { child, url, token_file }
     }
 
