@@ -93,7 +93,7 @@ fn stages(shared: &JobStats) -> String {
     let minutes: std::collections::BTreeSet<u64> =
         marks.iter().filter(|m| m.stage == "bars_1m").map(|m| m.epoch).collect();
     let mut line = "stages (ms after the epoch's first tick, p50/p99/max over minute closes):".to_string();
-    for stage in ["bars_1s", "bars_1m", "indicators", "signals", "risk_book"] {
+    for stage in ["bars_1s", "bars_1m", "indicators", "risk_book", "signal_words"] {
         let mut first: BTreeMap<u64, f64> = BTreeMap::new();
         for m in marks.iter().filter(|m| m.stage == stage && minutes.contains(&m.epoch)) {
             let at = first.entry(m.epoch).or_insert(m.seconds);

@@ -546,7 +546,8 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
 }
 
 /// Records when the stages on the way to an order first emit each epoch (the P&L row comes
-/// after the risk book's decisions of its epoch).
+/// after the risk book's decisions of its epoch; the signals' stage is their words, which are
+/// rendered after the risk book has passed the epoch).
 fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> TradingOutputs<'scope> {
     fn mark<'scope, D: 'static>(
         stream: StreamVec<'scope, u64, D>,
@@ -572,7 +573,7 @@ fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> T
         bars_1s: mark(out.bars_1s, "bars_1s", shared),
         bars_1m: mark(out.bars_1m, "bars_1m", shared),
         indicators: mark(out.indicators, "indicators", shared),
-        signals: mark(out.signals, "signals", shared),
+        signals: mark(out.signals, "signal_words", shared),
         pnl: mark(out.pnl, "risk_book", shared),
         ..out
     }

@@ -231,6 +231,25 @@ fn outputs_match_batch_recomputation_and_do_not_depend_on_worker_count() {
     assert_eq!(audited, ids);
     assert!(audit.text("checks").iter().any(|c| c.contains("max_gross_exposure") && c.contains("kill_switch off")));
 
+    // Signals reach the risk book as numbers; their words are written with them all the same,
+    // and an order a signal made has the signal's words in its audit row.
+    let signals = Table::read(&one, "signals");
+    assert!(!signals.is_empty());
+    for (reasons, inputs) in signals.text("reasons").iter().zip(signals.text("inputs")) {
+        assert!(reasons.contains(':') && inputs.contains('='), "a signal without its words: `{reasons}` `{inputs}`");
+    }
+    let (a_strength, a_reasons, a_inputs) = (audit.f64("strength"), audit.text("reasons"), audit.text("inputs"));
+    let from_signals: Vec<usize> = (0..audit.len()).filter(|&i| !a_strength[i].is_nan()).collect();
+    assert!(!from_signals.is_empty(), "no order came from a signal");
+    for i in from_signals {
+        assert!(
+            a_reasons[i].contains(':') && a_inputs[i].contains('='),
+            "audit row {i}: `{}` `{}`",
+            a_reasons[i],
+            a_inputs[i]
+        );
+    }
+
     // Identical outputs with 1, 2 and 4 workers (latency is a wall-clock measurement).
     for stream in STREAMS {
         let a = Table::read(&one, stream).sorted_rows(&["latency_ns"]);

@@ -11,6 +11,11 @@
 //! fills ⋈ positions (differential, by account and symbol) ─► reconciliation risk events
 //! ```
 //!
+//! Signals carry their numbers to the risk book; their words (`reasons`, `inputs`, and the
+//! audit's copy of them) are rendered once the risk book has passed their epoch, so that a
+//! worker reaches the orders before it formats text (the strategist, which reads the words,
+//! gets them before its review).
+//!
 //! With `[kernels]` configured, the indicators pass through the batched kernels (GARCH
 //! volatility, cup-and-handle, batched indicators: [`kernel_columns`](crate::kernel_columns))
 //! before the strategy reads them, and bars with positions feed the Monte-Carlo VaR
@@ -22,6 +27,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 
+use tradeflow_operators::after::MapAfter;
 use tradeflow_operators::batch::EpochBatch;
 use tradeflow_operators::broker::{BrokerParams, Execute, Execution};
 use tradeflow_operators::call::CallLimits;
@@ -137,7 +143,12 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let (signals, reviews) = match &params.strategist {
         Some(setup) => {
             let escalation = Escalation::new(setup.rules.clone(), Arc::clone(&params.risk));
-            let (signals, reviews) = signals.review_saved(
+            let strategy = Arc::clone(&params.strategy);
+            let explained = signals.map(move |mut s| {
+                strategy.explain(&mut s);
+                s
+            });
+            let (signals, reviews) = explained.review_saved(
                 Arc::clone(&setup.model),
                 escalation,
                 Arc::clone(&params.symbols),
@@ -201,6 +212,16 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
     let reconcile_ports = fills_port.zip(port("reconcile_positions"));
     let breaks = fills.clone().reconcile_saved(risk.positions.clone(), clock, reconcile_ports);
 
+    // The words of 500 signals take longer than the decisions made from them: they wait
+    // until the risk book has passed the epoch.
+    let strategy = Arc::clone(&params.strategy);
+    let signals = signals.map_after(&risk.pnl, "ExplainSignals", move |s| strategy.explain(s));
+    let strategy = Arc::clone(&params.strategy);
+    let audit = risk.audit.map(move |mut a| {
+        strategy.explain_audit(&mut a);
+        a
+    });
+
     TradingOutputs {
         bars_1s,
         bars_1m,
@@ -216,7 +237,7 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
             Some(reviews) => risk.events.concat(breaks).concat(reviews),
             None => risk.events.concat(breaks),
         },
-        audit: risk.audit,
+        audit,
         var,
     }
 }

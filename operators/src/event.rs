@@ -106,10 +106,35 @@ pub struct Signal {
     /// The annualized volatility forecast for the symbol (NaN when none is configured or known
     /// yet), for volatility-targeted sizing.
     pub volatility: f64,
-    /// What moved the signal, in words a risk manager can read.
+    /// What moved the signal, in words a risk manager can read. While `basis` is still held
+    /// this is only what was added on the way (the strategist's verdict); the rule's own words
+    /// come first once explained.
     pub reasons: String,
-    /// The indicator and sentiment values behind it, `name=value` separated by spaces.
+    /// The indicator and sentiment values behind it, `name=value` separated by spaces (empty
+    /// until explained).
     pub inputs: String,
+    /// The numbers the words are rendered from, until `Strategy::explain` renders them: words
+    /// cost more than the rule itself, so they are written where records leave the graph,
+    /// after the risk book has decided.
+    #[serde(default)]
+    pub basis: Option<Basis>,
+}
+
+/// The numbers behind a signal: the values its strategy read and what its rule made of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Basis {
+    /// The strategy's input columns' values, in the strategy's order; the rest is unused.
+    pub values: [f64; Basis::CAPACITY],
+    /// The symbol's decayed news sentiment, for rules that read it.
+    pub sentiment: Option<f64>,
+    /// The rule's parts (the ensemble's trend, technical and pattern components; the crossover's
+    /// fast and slow averages; the z-score), `None` where unknown.
+    pub parts: [Option<f64>; 3],
+}
+
+impl Basis {
+    /// The most input columns a strategy reads (the ensemble reads nine at most).
+    pub const CAPACITY: usize = 12;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +223,10 @@ pub struct Audit {
     pub reasons: String,
     /// The indicator and sentiment values behind the signal.
     pub inputs: String,
+    /// The signal's numbers while its words are not yet rendered (see [`Signal::basis`]);
+    /// boxed, as most decisions carry none.
+    #[serde(default)]
+    pub basis: Option<Box<Basis>>,
     /// How the size was reached.
     pub sizing: String,
     /// Every pre-trade check with its value and limit, or why checks did not apply.

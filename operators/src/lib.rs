@@ -5,6 +5,7 @@
 //! Nothing here does I/O except through a trait the application implements
 //! ([`RecordSink`], [`EventReader`]).
 
+pub mod after;
 pub mod bars;
 pub mod batch;
 pub mod broker;

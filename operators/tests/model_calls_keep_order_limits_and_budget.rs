@@ -175,6 +175,7 @@ fn signal(i: i64) -> Signal {
         volatility: f64::NAN,
         reasons: "test".into(),
         inputs: String::new(),
+        basis: None,
     }
 }
 

@@ -66,7 +66,7 @@ proptest! {
                     let s = *symbol as usize;
                     prices[s] *= 1.0 + move_pct;
                     let volatility = 0.1 + 0.4 * strength.abs();
-                    let sig = Signal { symbol: Symbol(*symbol), ts, strength: *strength, confidence: 1.0, price: prices[s], volatility, reasons: String::new(), inputs: String::new() };
+                    let sig = Signal { symbol: Symbol(*symbol), ts, strength: *strength, confidence: 1.0, price: prices[s], volatility, reasons: String::new(), inputs: String::new(), basis: None };
                     book.on_signal(&sig, &symbols, &mut out);
                 }
                 Step::Trade { symbol, move_pct } => {

@@ -620,6 +620,8 @@ fn output_json<T: Serialize>(record: &T, symbols: &SymbolTable) -> serde_json::R
             let name = symbols.name(Symbol(id as u32)).to_owned();
             map.insert("symbol".into(), serde_json::Value::String(name));
         }
+        // A signal's numbers are rendered into its `reasons` and `inputs` before it is written.
+        map.remove("basis");
         map.insert("v".into(), SCHEMA_VERSION.into());
     }
     serde_json::to_string(&value)

@@ -387,6 +387,7 @@ impl RiskBook {
             confidence: origin.signal.map_or(f64::NAN, |g| g.confidence),
             reasons: origin.signal.map_or(origin.reason, |g| g.reasons.clone()),
             inputs: origin.signal.map_or_else(String::new, |g| g.inputs.clone()),
+            basis: origin.signal.and_then(|g| g.basis).map(Box::new),
             sizing: origin.sizing,
             checks: origin.checks,
         };
@@ -646,6 +647,7 @@ mod tests {
             volatility: f64::NAN,
             reasons: "test".into(),
             inputs: "x=1".into(),
+            basis: None,
         }
     }
 

@@ -14,7 +14,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::event::{IndicatorSet, SECOND, Sentiment, Signal, Ts};
+use crate::event::{Audit, Basis, IndicatorSet, SECOND, Sentiment, Signal, Ts};
 use crate::indicators::IndicatorSuite;
 use crate::snapshot::{SnapshotPort, checkpoint};
 use crate::stash::{EpochStash, frontier_epoch, ready_epoch};
@@ -154,6 +154,9 @@ impl StrategyParams {
                 true
             }
         });
+        if read.len() > Basis::CAPACITY {
+            return Err(format!("strategy: reads {} columns, at most {} are supported", read.len(), Basis::CAPACITY));
+        }
         let inputs = read.into_iter().map(|i| (i, suite.columns()[i].clone())).collect();
         Ok(Strategy { rule, volatility, inputs })
     }
@@ -207,7 +210,7 @@ impl Strategy {
         }
     }
 
-    /// The signal at a bar close.
+    /// The signal at a bar close, with its numbers: its words are left to [`explain`](Self::explain).
     pub fn on_indicators(&self, state: &SymbolStrategy, set: &IndicatorSet) -> Signal {
         let v = &set.values;
         let sentiment = self.half_life_s().map(|h| state.decayed(set.ts, h));
@@ -216,12 +219,9 @@ impl Strategy {
             Rule::Crossover(p, fast, slow) => p.verdict(v[*fast], v[*slow]),
             Rule::Zscore(p, z) => p.verdict(v[*z]),
         };
-        let mut inputs = String::new();
-        for (i, name) in &self.inputs {
-            let _ = write!(inputs, "{}{name}={}", if inputs.is_empty() { "" } else { " " }, v[*i]);
-        }
-        if let Some(s) = sentiment {
-            let _ = write!(inputs, " sentiment={s}");
+        let mut values = [f64::NAN; Basis::CAPACITY];
+        for (slot, (i, _)) in values.iter_mut().zip(&self.inputs) {
+            *slot = v[*i];
         }
         Signal {
             symbol: set.symbol,
@@ -230,9 +230,44 @@ impl Strategy {
             confidence: verdict.confidence,
             price: set.close,
             volatility: self.volatility.map_or(f64::NAN, |(i, annualize)| v[i] * annualize),
-            reasons: verdict.reasons,
-            inputs,
+            reasons: String::new(),
+            inputs: String::new(),
+            basis: Some(Basis { values, sentiment, parts: verdict.parts }),
         }
+    }
+
+    /// Renders a signal's `reasons` (the rule's words first, then anything added on the way) and
+    /// `inputs` from its numbers, once; a signal already explained is left as it is.
+    pub fn explain(&self, signal: &mut Signal) {
+        if let Some(basis) = signal.basis.take() {
+            (signal.reasons, signal.inputs) = self.words(&basis, &signal.reasons);
+        }
+    }
+
+    /// [`explain`](Self::explain) for the audit record of an order a signal made.
+    pub fn explain_audit(&self, audit: &mut Audit) {
+        if let Some(basis) = audit.basis.take() {
+            (audit.reasons, audit.inputs) = self.words(&basis, &audit.reasons);
+        }
+    }
+
+    /// The reasons (followed by `added`) and the inputs of a basis, in words.
+    fn words(&self, basis: &Basis, added: &str) -> (String, String) {
+        let mut reasons = String::new();
+        match &self.rule {
+            Rule::Ensemble(e) => e.0.describe(&e.1, &basis.parts, basis.sentiment.unwrap_or(0.0), &mut reasons),
+            Rule::Crossover(p, ..) => p.describe(&basis.parts, &mut reasons),
+            Rule::Zscore(p, _) => p.describe(&basis.parts, &mut reasons),
+        }
+        reasons.push_str(added);
+        let mut inputs = String::new();
+        for ((_, name), value) in self.inputs.iter().zip(&basis.values) {
+            let _ = write!(inputs, "{}{name}={value}", if inputs.is_empty() { "" } else { " " });
+        }
+        if let Some(s) = basis.sentiment {
+            let _ = write!(inputs, " sentiment={s}");
+        }
+        (reasons, inputs)
     }
 }
 
@@ -367,18 +402,53 @@ mod tests {
         let now = strategy.on_indicators(&state, &set(0, [100.0, 100.0, 0.0, 0.01]));
         // Only the trend component is configured: half moving averages (flat), half news.
         assert!((now.strength - 0.5 * 0.8).abs() < 1e-15 && now.confidence == 1.0, "{now:?}");
-        let later = strategy.on_indicators(&state, &set(900 * SECOND, [100.0, 100.0, 0.0, 0.01]));
+        let mut later = strategy.on_indicators(&state, &set(900 * SECOND, [100.0, 100.0, 0.0, 0.01]));
         assert!((later.strength - now.strength / 2.0).abs() < 1e-15, "{later:?}");
+        strategy.explain(&mut later);
         assert_eq!(later.inputs, "ema_12=100 ema_26=100 sentiment=0.4");
+        assert_eq!(later.reasons, "ensemble: trend +0.200 x 0.4 (news +0.400)");
     }
 
     #[test]
     fn signals_carry_the_annualized_volatility_forecast() {
         let vol = VolatilitySource { column: "realvol_30".into(), bars_per_year: 98_280.0 };
         let strategy = StrategyParams::Zscore(ZscoreParams::default()).resolve(&suite(), Some(&vol)).unwrap();
-        let sig = strategy.on_indicators(&SymbolStrategy::default(), &set(0, [1.0, 1.0, 1.0, 0.001]));
+        let mut sig = strategy.on_indicators(&SymbolStrategy::default(), &set(0, [1.0, 1.0, 1.0, 0.001]));
         assert!((sig.volatility - 0.001 * 98_280f64.sqrt()).abs() < 1e-15);
+        strategy.explain(&mut sig);
         assert_eq!((sig.strength, sig.inputs.as_str()), (-0.5, "zscore_20=1 realvol_30=0.001"));
+    }
+
+    #[test]
+    fn words_come_once_rule_first_and_reach_the_audit() {
+        let strategy = StrategyParams::Zscore(ZscoreParams::default()).resolve(&suite(), None).unwrap();
+        let mut sig = strategy.on_indicators(&SymbolStrategy::default(), &set(0, [1.0, 1.0, f64::NAN, 0.001]));
+        assert_eq!((sig.reasons.as_str(), sig.inputs.as_str()), ("", ""), "no words on the way to the orders");
+        // What is added on the way (the strategist's verdict) follows the rule's words.
+        sig.reasons.push_str("; strategist approved x1.00");
+        let basis = sig.basis;
+        strategy.explain(&mut sig);
+        assert_eq!(sig.reasons, "zscore: warming up; strategist approved x1.00");
+        assert_eq!(sig.inputs, "zscore_20=NaN");
+        let explained = sig.clone();
+        strategy.explain(&mut sig);
+        // (Compared as text: the volatility is NaN.)
+        assert_eq!(format!("{sig:?}"), format!("{explained:?}"), "explaining twice changes nothing");
+        let mut audit = Audit {
+            order_id: "o".into(),
+            account: "a".into(),
+            symbol: Symbol(0),
+            ts: 0,
+            strength: 0.0,
+            confidence: 0.0,
+            reasons: "; strategist approved x1.00".into(),
+            inputs: String::new(),
+            basis: basis.map(Box::new),
+            sizing: String::new(),
+            checks: String::new(),
+        };
+        strategy.explain_audit(&mut audit);
+        assert_eq!((audit.reasons, audit.inputs), (explained.reasons, explained.inputs));
     }
 
     #[test]

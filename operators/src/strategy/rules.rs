@@ -1,6 +1,7 @@
 //! The three strategies as pure functions of one bar's indicator values (and, for the ensemble,
-//! the symbol's decayed news sentiment). Each returns the signal's strength, its confidence, and
-//! the reasons in words; the inputs it read are listed by the caller.
+//! the symbol's decayed news sentiment). Each returns the signal's strength, its confidence and
+//! the parts it was made of; `describe` puts those parts into words, later and off the path to
+//! the orders. The inputs it read are listed by the caller.
 
 use std::fmt::Write as _;
 
@@ -96,11 +97,12 @@ impl Default for ZscoreParams {
 }
 
 /// What a rule concluded about one bar.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Verdict {
     pub strength: f64,
     pub confidence: f64,
-    pub reasons: String,
+    /// What the rule's `describe` puts into words (see [`crate::event::Basis::parts`]).
+    pub parts: [Option<f64>; 3],
 }
 
 /// Ensemble columns resolved to positions in the indicator set.
@@ -172,50 +174,90 @@ impl EnsembleParams {
         let total: f64 = components.iter().filter(|c| c.2).map(|c| c.1).sum();
         let mut strength = 0.0;
         let mut present = 0.0;
-        let mut reasons = String::from("ensemble:");
-        for (name, weight, _, part) in components.into_iter().filter(|c| c.2) {
-            match part {
-                Some(v) => {
-                    strength += weight * v;
-                    present += weight;
-                    let _ = write!(reasons, " {name} {v:+.3} x {weight}");
-                }
-                None => {
-                    let _ = write!(reasons, " {name} warming up");
-                }
+        for (_, weight, _, part) in components.iter().filter(|c| c.2) {
+            if let Some(v) = part {
+                strength += weight * v;
+                present += weight;
             }
         }
-        let _ = write!(reasons, " (news {sentiment:+.3})");
         let (strength, confidence) = if total > 0.0 { (strength / total, present / total) } else { (0.0, 0.0) };
-        Verdict { strength: strength.clamp(-1.0, 1.0), confidence, reasons }
+        Verdict { strength: strength.clamp(-1.0, 1.0), confidence, parts: [trend, technical, pattern] }
+    }
+
+    /// The verdict's parts in words: each configured component with its weight, or that it is
+    /// still warming up, then the news.
+    pub fn describe(&self, cols: &EnsembleColumns, parts: &[Option<f64>; 3], sentiment: f64, out: &mut String) {
+        let configured = [
+            ("trend", self.trend_weight, true),
+            (
+                "technical",
+                self.technical_weight,
+                cols.rsi.is_some() || cols.macd_hist.is_some() || cols.bb_upper.is_some(),
+            ),
+            ("pattern", self.pattern_weight, cols.breakout.is_some() || cols.cup_handle.is_some()),
+        ];
+        out.push_str("ensemble:");
+        for ((name, weight, _), part) in configured.into_iter().zip(parts).filter(|(c, _)| c.2) {
+            let _ = match part {
+                Some(v) => write!(out, " {name} {v:+.3} x {weight}"),
+                None => write!(out, " {name} warming up"),
+            };
+        }
+        let _ = write!(out, " (news {sentiment:+.3})");
     }
 }
 
 impl CrossoverParams {
     pub fn verdict(&self, fast: f64, slow: f64) -> Verdict {
         if fast.is_nan() || slow.is_nan() || slow == 0.0 {
-            return Verdict { strength: 0.0, confidence: 0.0, reasons: "ma_crossover: warming up".into() };
+            return Verdict { strength: 0.0, confidence: 0.0, parts: [None; 3] };
         }
-        let gap = (fast - slow) / slow;
-        let (strength, side) = if gap > self.band {
+        let (strength, _) = self.side((fast - slow) / slow);
+        Verdict { strength, confidence: 1.0, parts: [Some(fast), Some(slow), None] }
+    }
+
+    /// The strength and its words for a relative gap between the averages.
+    fn side(&self, gap: f64) -> (f64, &'static str) {
+        if gap > self.band {
             (1.0, "above")
         } else if gap < -self.band {
             (-1.0, "below")
         } else {
             (0.0, "within the band of")
+        }
+    }
+
+    /// The verdict's parts in words.
+    pub fn describe(&self, parts: &[Option<f64>; 3], out: &mut String) {
+        let _ = match parts {
+            [Some(fast), Some(slow), _] => {
+                let gap = (fast - slow) / slow;
+                let side = self.side(gap).1;
+                write!(out, "ma_crossover: fast {fast:.4} {side} slow {slow:.4} ({:+.3}%)", gap * 100.0)
+            }
+            _ => write!(out, "ma_crossover: warming up"),
         };
-        let reasons = format!("ma_crossover: fast {fast:.4} {side} slow {slow:.4} ({:+.3}%)", gap * 100.0);
-        Verdict { strength, confidence: 1.0, reasons }
     }
 }
 
 impl ZscoreParams {
     pub fn verdict(&self, z: f64) -> Verdict {
         if z.is_nan() {
-            return Verdict { strength: 0.0, confidence: 0.0, reasons: "zscore: warming up".into() };
+            return Verdict { strength: 0.0, confidence: 0.0, parts: [None; 3] };
         }
-        let strength = (-z / self.full_z).clamp(-1.0, 1.0);
-        Verdict { strength, confidence: 1.0, reasons: format!("zscore: z {z:+.3}, reverting at {strength:+.3}") }
+        Verdict { strength: self.strength(z), confidence: 1.0, parts: [Some(z), None, None] }
+    }
+
+    fn strength(&self, z: f64) -> f64 {
+        (-z / self.full_z).clamp(-1.0, 1.0)
+    }
+
+    /// The verdict's parts in words.
+    pub fn describe(&self, parts: &[Option<f64>; 3], out: &mut String) {
+        let _ = match parts[0] {
+            Some(z) => write!(out, "zscore: z {z:+.3}, reverting at {:+.3}", self.strength(z)),
+            None => write!(out, "zscore: warming up"),
+        };
     }
 }
 
@@ -251,7 +293,9 @@ mod tests {
         // Only the news: half of the trend component.
         let v = p.verdict(&all_columns(), &flat, 100.0, 0.8);
         assert!((v.strength - 0.4 * 0.5 * 0.8).abs() < 1e-15, "{v:?}");
-        assert!(v.reasons.contains("news +0.800"), "{}", v.reasons);
+        let mut words = String::new();
+        p.describe(&all_columns(), &v.parts, 0.8, &mut words);
+        assert_eq!(words, "ensemble: trend +0.400 x 0.4 technical +0.000 x 0.3 pattern +0.000 x 0.3 (news +0.800)");
     }
 
     #[test]
@@ -279,7 +323,9 @@ mod tests {
         let v = p.verdict(&all_columns(), &nan, 100.0, 1.0);
         // The trend component still carries the news; technical and pattern are unknown.
         assert!((v.confidence - 0.4).abs() < 1e-15 && (v.strength - 0.4 * 0.5).abs() < 1e-15, "{v:?}");
-        assert!(v.reasons.contains("technical warming up"), "{}", v.reasons);
+        let mut words = String::new();
+        p.describe(&all_columns(), &v.parts, 1.0, &mut words);
+        assert_eq!(words, "ensemble: trend +0.500 x 0.4 technical warming up pattern warming up (news +1.000)");
     }
 
     #[test]
@@ -289,6 +335,17 @@ mod tests {
         assert_eq!(p.verdict(99.0, 100.0).strength, -1.0);
         assert_eq!(p.verdict(100.04, 100.0).strength, 0.0);
         assert_eq!(p.verdict(f64::NAN, 100.0).confidence, 0.0);
+        let words = |v: Verdict| {
+            let mut out = String::new();
+            p.describe(&v.parts, &mut out);
+            out
+        };
+        assert_eq!(words(p.verdict(101.0, 100.0)), "ma_crossover: fast 101.0000 above slow 100.0000 (+1.000%)");
+        assert_eq!(
+            words(p.verdict(100.04, 100.0)),
+            "ma_crossover: fast 100.0400 within the band of slow 100.0000 (+0.040%)"
+        );
+        assert_eq!(words(p.verdict(f64::NAN, 100.0)), "ma_crossover: warming up");
     }
 
     #[test]
@@ -296,5 +353,8 @@ mod tests {
         let p = ZscoreParams::default();
         assert_eq!(p.verdict(1.0).strength, -0.5);
         assert_eq!(p.verdict(-3.0).strength, 1.0);
+        let mut words = String::new();
+        p.describe(&p.verdict(1.0).parts, &mut words);
+        assert_eq!(words, "zscore: z +1.000, reverting at -0.500");
     }
 }
