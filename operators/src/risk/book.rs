@@ -444,12 +444,13 @@ impl RiskBook {
         if side * open > 0.0 {
             return;
         }
-        let (target, sizing) = if side == 0.0 {
-            (0.0, "close: |strength| below exit_threshold".to_string())
+        // Sized without words: most candidates at a busy minute are refused, and the words of
+        // the size are wanted only for an order sent.
+        let target = if side == 0.0 {
+            0.0
         } else {
-            let (fraction, how) = self.params.size_fraction(sig.strength, sig.confidence, sig.volatility);
-            let units = (fraction * equity.max(0.0) / sig.price).floor();
-            (side * units, format!("{how} of equity {equity:.2} at {:.4} = {units} units", sig.price))
+            let fraction = self.params.fraction(sig.strength, sig.confidence, sig.volatility);
+            side * (fraction * equity.max(0.0) / sig.price).floor()
         };
         let delta = target - open;
         if delta.abs() < min_qty {
@@ -467,6 +468,13 @@ impl RiskBook {
                 out.push(self.event(sig.ts, RiskEventKind::Rejected, rule, Some(sig.symbol), detail));
                 return;
             }
+        };
+        let sizing = if side == 0.0 {
+            "close: |strength| below exit_threshold".to_string()
+        } else {
+            let (_, how) = self.params.size_fraction(sig.strength, sig.confidence, sig.volatility);
+            let units = target.abs();
+            format!("{how} of equity {equity:.2} at {:.4} = {units} units", sig.price)
         };
         self.recent_orders.push_back(sig.ts);
         let tiers = if target == 0.0 { Vec::new() } else { self.plan_tiers(target.abs()) };
@@ -985,6 +993,18 @@ mod tests {
         ] {
             assert!(a.checks.contains(rule), "{rule} missing from {}", a.checks);
         }
+        // The words are written only once every check has passed: all of them, in order.
+        assert_eq!(
+            a.sizing,
+            "fixed: |strength| 0.500 x position_pct 0.04 = 0.02000 of equity 1000000.00 at 100.0000 = 200 units"
+        );
+        assert_eq!(
+            a.checks,
+            "stale_data 1.0s <= 30s; daily_loss 0.00 < 30000.00; weekly_loss 0.00 < 60000.00; \
+             max_position 20000.00 <= 50000.00; max_gross_exposure 20000.00 <= 200000.00; \
+             max_order_notional 20000.00 <= 100000.00; price_band 0.000% <= 10%; order_rate_symbol 0 < 4; \
+             order_rate_account 0 < 120; kill_switch off"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The pre-trade checks of a signal's order, in a fixed order. Each passed check is written
-//! down with its value and limit for the audit trail; the first broken one is the rejection.
+//! The pre-trade checks of a signal's order, in a fixed order. Each passed check is noted with
+//! its value and limit, and put into words for the audit trail once every check has passed;
+//! the first broken one is the rejection.
 
 use std::fmt::Write as _;
 
@@ -8,6 +9,50 @@ use crate::event::{MINUTE, RiskEventKind, SECOND, Signal, Symbol};
 
 /// The rule that refused an order and the numbers that made it.
 pub(super) type Rejection = (&'static str, String);
+
+/// A check passed, with the numbers its words are made of (only an order sent is written up:
+/// at a busy minute most candidates are refused by a later check).
+enum Passed {
+    StaleData { quiet_s: f64, limit_s: f64 },
+    Loss { rule: &'static str, loss: f64, limit: f64 },
+    MaxPosition { notional: f64, limit: f64 },
+    MaxGrossExposure { gross: f64, limit: f64 },
+    MaxOrderNotional { notional: f64, limit: f64 },
+    PriceBand { moved_pct: f64, limit_pct: f64 },
+    OrderRateSymbol { orders: usize, limit: usize },
+    OrderRateAccount { orders: usize, limit: usize },
+    KillSwitchOff,
+}
+
+impl Passed {
+    fn write(&self, out: &mut String) {
+        let _ = match self {
+            Passed::StaleData { quiet_s, limit_s } => write!(out, "stale_data {quiet_s:.1}s <= {limit_s}s"),
+            Passed::Loss { rule, loss, limit } => write!(out, "{rule} {loss:.2} < {limit:.2}"),
+            Passed::MaxPosition { notional, limit } => write!(out, "max_position {notional:.2} <= {limit:.2}"),
+            Passed::MaxGrossExposure { gross, limit } => write!(out, "max_gross_exposure {gross:.2} <= {limit:.2}"),
+            Passed::MaxOrderNotional { notional, limit } => {
+                write!(out, "max_order_notional {notional:.2} <= {limit:.2}")
+            }
+            Passed::PriceBand { moved_pct, limit_pct } => write!(out, "price_band {moved_pct:.3}% <= {limit_pct}%"),
+            Passed::OrderRateSymbol { orders, limit } => write!(out, "order_rate_symbol {orders} < {limit}"),
+            Passed::OrderRateAccount { orders, limit } => write!(out, "order_rate_account {orders} < {limit}"),
+            Passed::KillSwitchOff => write!(out, "kill_switch off"),
+        };
+    }
+
+    /// The passed checks in words, `; ` between them.
+    fn words(passed: &[Passed]) -> String {
+        let mut out = String::new();
+        for (i, check) in passed.iter().enumerate() {
+            if i > 0 {
+                out.push_str("; ");
+            }
+            check.write(&mut out);
+        }
+        out
+    }
+}
 
 impl RiskBook {
     /// Gross exposure of everything held or ordered, at the latest marks, leaving out `skip`.
@@ -27,10 +72,8 @@ impl RiskBook {
         reducing: bool,
         out: &mut Vec<Decision>,
     ) -> Result<String, Rejection> {
-        let mut passed = String::new();
-        let mut pass = |text: String| {
-            let _ = write!(passed, "{}{text}", if passed.is_empty() { "" } else { "; " });
-        };
+        let mut passed = Vec::with_capacity(10);
+        let mut pass = |check: Passed| passed.push(check);
         let p = self.params.clone();
         let h = self.holding(sig.symbol);
         if let Some(at) = h.traded_at {
@@ -43,7 +86,7 @@ impl RiskBook {
                 );
                 return Err(("stale_data", detail));
             }
-            pass(format!("stale_data {:.1}s <= {}s", quiet as f64 / SECOND as f64, p.stale_after_s));
+            pass(Passed::StaleData { quiet_s: quiet as f64 / SECOND as f64, limit_s: p.stale_after_s });
         }
 
         if !reducing {
@@ -63,7 +106,7 @@ impl RiskBook {
                     }
                     return Err((rule, detail));
                 }
-                pass(format!("{rule} {loss:.2} < {:.2}", limit * open));
+                pass(Passed::Loss { rule, loss, limit: limit * open });
             }
             let notional = target.abs() * sig.price;
             let limit = p.max_position_pct * equity;
@@ -74,7 +117,7 @@ impl RiskBook {
                 );
                 return Err(("max_position", detail));
             }
-            pass(format!("max_position {notional:.2} <= {limit:.2}"));
+            pass(Passed::MaxPosition { notional, limit });
             let gross = self.gross_exposure_without(sig.symbol) + notional;
             let limit = p.max_gross_exposure_pct * equity;
             if gross > limit {
@@ -84,7 +127,7 @@ impl RiskBook {
                 );
                 return Err(("max_gross_exposure", detail));
             }
-            pass(format!("max_gross_exposure {gross:.2} <= {limit:.2}"));
+            pass(Passed::MaxGrossExposure { gross, limit });
             let order_notional = delta.abs() * sig.price;
             if order_notional > p.max_order_notional {
                 let detail = format!(
@@ -93,7 +136,7 @@ impl RiskBook {
                 );
                 return Err(("max_order_notional", detail));
             }
-            pass(format!("max_order_notional {order_notional:.2} <= {:.2}", p.max_order_notional));
+            pass(Passed::MaxOrderNotional { notional: order_notional, limit: p.max_order_notional });
         }
 
         let since = sig.ts - MINUTE;
@@ -117,7 +160,7 @@ impl RiskBook {
             return Err(("price_band", detail));
         }
         if h.prev_mark > 0.0 {
-            pass(format!("price_band {:.3}% <= {}%", moved * 100.0, p.price_band_pct * 100.0));
+            pass(Passed::PriceBand { moved_pct: moved * 100.0, limit_pct: p.price_band_pct * 100.0 });
         }
         let symbol_orders = h.recent_orders.len();
         if symbol_orders >= p.max_orders_per_minute_symbol {
@@ -127,7 +170,7 @@ impl RiskBook {
             );
             return Err(("order_rate_symbol", detail));
         }
-        pass(format!("order_rate_symbol {symbol_orders} < {}", p.max_orders_per_minute_symbol));
+        pass(Passed::OrderRateSymbol { orders: symbol_orders, limit: p.max_orders_per_minute_symbol });
         if account_orders >= p.max_orders_per_minute_account {
             let detail = format!(
                 "{account_orders} orders in the last minute (max_orders_per_minute_account {})",
@@ -135,8 +178,8 @@ impl RiskBook {
             );
             return Err(("order_rate_account", detail));
         }
-        pass(format!("order_rate_account {account_orders} < {}", p.max_orders_per_minute_account));
-        pass("kill_switch off".into());
-        Ok(passed)
+        pass(Passed::OrderRateAccount { orders: account_orders, limit: p.max_orders_per_minute_account });
+        pass(Passed::KillSwitchOff);
+        Ok(Passed::words(&passed))
     }
 }

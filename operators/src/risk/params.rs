@@ -1,5 +1,7 @@
 //! The `[risk]` section: sizing, tiered entries, order type and every pre-trade limit.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::{OrderKind, SECOND, Ts};
@@ -318,37 +320,54 @@ impl RiskParams {
 
     /// The fraction of equity to hold for a signal, and how it was reached.
     pub fn size_fraction(&self, strength: f64, confidence: f64, volatility: f64) -> (f64, String) {
+        let mut words = String::new();
+        let f = self.size(strength, confidence, volatility, Some(&mut words));
+        (f, words)
+    }
+
+    /// [`size_fraction`](Self::size_fraction) without the words: what a signal whose order may
+    /// yet be refused needs.
+    pub fn fraction(&self, strength: f64, confidence: f64, volatility: f64) -> f64 {
+        self.size(strength, confidence, volatility, None)
+    }
+
+    fn size(&self, strength: f64, confidence: f64, volatility: f64, words: Option<&mut String>) -> f64 {
         let s = strength.abs();
         match self.sizing {
             Sizing::VolTarget if volatility.is_finite() && volatility > 0.0 => {
                 let f = s * self.vol_target_pct / volatility;
-                (
-                    f,
-                    format!(
+                if let Some(w) = words {
+                    let _ = write!(
+                        w,
                         "vol_target: |strength| {s:.3} x vol_target_pct {} / forecast {volatility:.4} = {f:.5}",
                         self.vol_target_pct
-                    ),
-                )
+                    );
+                }
+                f
             }
             Sizing::Kelly => {
                 let p = 0.5 + 0.5 * s * confidence.clamp(0.0, 1.0);
                 let b = self.payoff_ratio();
                 let kelly = p - (1.0 - p) / b;
                 let f = (self.kelly_fraction * kelly).clamp(0.0, self.kelly_cap_pct);
-                (
-                    f,
-                    format!(
+                if let Some(w) = words {
+                    let _ = write!(
+                        w,
                         "kelly: p {p:.3}, b {b:.3}, f* {kelly:.4} x kelly_fraction {} = {:.5}, cap {} -> {f:.5}",
                         self.kelly_fraction,
                         self.kelly_fraction * kelly,
                         self.kelly_cap_pct
-                    ),
-                )
+                    );
+                }
+                f
             }
             sizing => {
                 let f = s * self.position_pct;
-                let why = if sizing == Sizing::VolTarget { " (no volatility forecast yet)" } else { "" };
-                (f, format!("fixed{why}: |strength| {s:.3} x position_pct {} = {f:.5}", self.position_pct))
+                if let Some(w) = words {
+                    let why = if sizing == Sizing::VolTarget { " (no volatility forecast yet)" } else { "" };
+                    let _ = write!(w, "fixed{why}: |strength| {s:.3} x position_pct {} = {f:.5}", self.position_pct);
+                }
+                f
             }
         }
     }

@@ -162,7 +162,7 @@ impl Escalation {
         }
         *last = signal.price;
         if trigger.is_none() {
-            let (share, _) = self.risk.size_fraction(signal.strength, signal.confidence, signal.volatility);
+            let share = self.risk.fraction(signal.strength, signal.confidence, signal.volatility);
             if share > self.rules.position_share && signal.strength.abs() >= self.risk.entry_threshold {
                 trigger = Some(Trigger::Position { share });
             }
