@@ -127,10 +127,11 @@ fn value(values: &[f64], col: Option<usize>) -> Option<f64> {
     col.and_then(|i| known(values[i]))
 }
 
-/// The mean of the inputs that are known.
+/// The mean of the inputs that are known. (Summed from -0.0, as `Iterator::sum` does, so that
+/// even the sign of a zero is what summing a collected list gives.)
 fn mean(parts: &[Option<f64>]) -> Option<f64> {
-    let known: Vec<f64> = parts.iter().flatten().copied().collect();
-    (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+    let (sum, n) = parts.iter().flatten().fold((-0.0, 0usize), |(sum, n), v| (sum + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
 }
 
 impl EnsembleParams {
@@ -326,6 +327,16 @@ mod tests {
         let mut words = String::new();
         p.describe(&all_columns(), &v.parts, 1.0, &mut words);
         assert_eq!(words, "ensemble: trend +0.500 x 0.4 technical warming up pattern warming up (news +1.000)");
+    }
+
+    #[test]
+    fn mean_of_known_parts_matches_summing_a_list_bit_for_bit() {
+        let parts = [Some(-0.0), None, Some(-0.0)];
+        assert!(mean(&parts).is_some_and(|m| m == 0.0 && m.is_sign_negative()));
+        let parts = [Some(0.1), Some(0.2), None, Some(0.3)];
+        let list = [0.1f64, 0.2, 0.3];
+        assert_eq!(mean(&parts).map(f64::to_bits), Some((list.iter().sum::<f64>() / 3.0).to_bits()));
+        assert_eq!(mean(&[None, None]), None);
     }
 
     #[test]
