@@ -165,30 +165,25 @@ impl EnsembleParams {
             (b, None) => b,
         };
 
-        // A component with no configured column does not count; one still warming up does.
-        let technical_configured = cols.rsi.is_some() || cols.macd_hist.is_some() || cols.bb_upper.is_some();
-        let components = [
-            ("trend", self.trend_weight, true, trend),
-            ("technical", self.technical_weight, technical_configured, technical),
-            ("pattern", self.pattern_weight, cols.breakout.is_some() || cols.cup_handle.is_some(), pattern),
-        ];
+        let parts = [trend, technical, pattern];
+        let components = self.components(cols);
         let total: f64 = components.iter().filter(|c| c.2).map(|c| c.1).sum();
         let mut strength = 0.0;
         let mut present = 0.0;
-        for (_, weight, _, part) in components.iter().filter(|c| c.2) {
+        for ((_, weight, _), part) in components.iter().zip(&parts).filter(|(c, _)| c.2) {
             if let Some(v) = part {
                 strength += weight * v;
                 present += weight;
             }
         }
         let (strength, confidence) = if total > 0.0 { (strength / total, present / total) } else { (0.0, 0.0) };
-        Verdict { strength: strength.clamp(-1.0, 1.0), confidence, parts: [trend, technical, pattern] }
+        Verdict { strength: strength.clamp(-1.0, 1.0), confidence, parts }
     }
 
-    /// The verdict's parts in words: each configured component with its weight, or that it is
-    /// still warming up, then the news.
-    pub fn describe(&self, cols: &EnsembleColumns, parts: &[Option<f64>; 3], sentiment: f64, out: &mut String) {
-        let configured = [
+    /// The components in order: name, weight, and whether any of its columns is configured. A
+    /// component with no configured column does not count; one still warming up does.
+    fn components(&self, cols: &EnsembleColumns) -> [(&'static str, f64, bool); 3] {
+        [
             ("trend", self.trend_weight, true),
             (
                 "technical",
@@ -196,9 +191,14 @@ impl EnsembleParams {
                 cols.rsi.is_some() || cols.macd_hist.is_some() || cols.bb_upper.is_some(),
             ),
             ("pattern", self.pattern_weight, cols.breakout.is_some() || cols.cup_handle.is_some()),
-        ];
+        ]
+    }
+
+    /// The verdict's parts in words: each configured component with its weight, or that it is
+    /// still warming up, then the news.
+    pub fn describe(&self, cols: &EnsembleColumns, parts: &[Option<f64>; 3], sentiment: f64, out: &mut String) {
         out.push_str("ensemble:");
-        for ((name, weight, _), part) in configured.into_iter().zip(parts).filter(|(c, _)| c.2) {
+        for ((name, weight, _), part) in self.components(cols).into_iter().zip(parts).filter(|(c, _)| c.2) {
             let _ = match part {
                 Some(v) => write!(out, " {name} {v:+.3} x {weight}"),
                 None => write!(out, " {name} warming up"),
