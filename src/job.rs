@@ -32,7 +32,7 @@ use crate::connectors::parquet::ParquetSink;
 use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
 use crate::connectors::simulator::{NewsSimulator, TickSimulator, news_schedule};
 use crate::progress::Progress;
-use crate::snapshots::FileSnapshots;
+use crate::snapshots::{self, FileSnapshots, Membership};
 use crate::watch::Watch;
 
 /// Every stream a run writes, in the order the summary lists them.
@@ -119,6 +119,17 @@ pub struct RunSummary {
     pub models: BTreeMap<String, tradeflow_operators::sentiment::model::ModelCounters>,
 }
 
+/// Removes the streams' folders of the run in `dir`.
+fn clear_streams(dir: &Path) -> anyhow::Result<()> {
+    for stream in STREAMS.iter().chain(&["questdb_rejects", "questdb_undelivered"]) {
+        let folder = dir.join(stream);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder).with_context(|| format!("clearing {}", folder.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes `dir` ready for a run: a run's folder (or a new one); its outputs are cleared unless
 /// the run resumes from a snapshot (whose Parquet sinks remove what came after it).
 fn prepare_output(dir: &Path, snapshots: Option<&Path>, resuming: bool) -> anyhow::Result<()> {
@@ -133,11 +144,8 @@ fn prepare_output(dir: &Path, snapshots: Option<&Path>, resuming: bool) -> anyho
                 dir.display()
             );
         }
-        for stream in STREAMS.iter().chain(&["questdb_rejects", "questdb_undelivered"]) {
-            let folder = dir.join(stream);
-            if folder.exists() && !resuming {
-                std::fs::remove_dir_all(&folder).with_context(|| format!("clearing {}", folder.display()))?;
-            }
+        if !resuming {
+            clear_streams(dir)?;
         }
         let _ = std::fs::remove_file(dir.join(MANIFEST));
     }
@@ -401,6 +409,9 @@ struct WorkerSetup {
     discard: bool,
     snapshots: Option<(Arc<FileSnapshots>, u64)>,
     stage_marks: bool,
+    /// The workers of this process meet here once the processes of a cluster have agreed on
+    /// the snapshot to resume from and it has been prepared, before they build their graphs.
+    prepared: Arc<std::sync::Barrier>,
 }
 
 /// Builds this worker's graph and runs it to its end (or until another worker fails).
@@ -413,6 +424,7 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
         discard,
         snapshots: worker_snapshots,
         stage_marks,
+        prepared,
     } = setup;
     let (discard, (index, peers)) = (*discard, (worker.index(), worker.peers()));
     // One span per worker around the dataflow's construction (its operators' startup).
@@ -437,6 +449,11 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
         }
         None => Readers::for_worker(plan, index, peers, shared),
     };
+    if let Some((store, _)) = worker_snapshots
+        && store.link().is_some()
+    {
+        resume_in_cluster(worker, store, worker_dir, prepared);
+    }
     let snapshots = worker_snapshots.as_ref().map(|(store, every)| {
         let start = store.start();
         Snapshots::new(Arc::clone(store) as Arc<dyn SnapshotStore>, index, *every, start)
@@ -449,6 +466,7 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
     let probe = ProbeHandle::new();
     let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
 
+    let graph = worker.next_dataflow_index();
     worker.dataflow::<u64, _, _>(|scope| {
         let paced = Some(pace.clone());
         let stats = Arc::clone(&shared.tick_stats);
@@ -542,7 +560,42 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
     }
     tracing::info!(sinks = pace.sinks.borrow().len(), "dataflow built");
     drop(_building);
-    run_unless_a_worker_fails(worker, failed);
+    let ended = worker_snapshots.as_ref().map(|(store, _)| move || store.ended(index));
+    run_unless_a_worker_fails(worker, failed, graph, ended);
+}
+
+/// A process of a cluster agrees with the others on the snapshot they resume from, and its
+/// first worker prepares it (and the output folder, when that is no snapshot at all) while
+/// the others wait; then the snapshots' coordination starts.
+fn resume_in_cluster(
+    worker: &mut timely::worker::Worker,
+    store: &Arc<FileSnapshots>,
+    dir: &Path,
+    prepared: &std::sync::Barrier,
+) {
+    let talks = store.link().is_some_and(|link| link.talks(worker.index()));
+    let agreed = snapshots::cluster::agree_on_start(worker, store);
+    let ready = agreed.as_ref().map_err(|e| format!("{e:#}")).and_then(|start| {
+        if !talks {
+            return Ok(());
+        }
+        let fresh = *start == 0 && store.has_any();
+        store
+            .resume_at(*start)
+            .and_then(|()| if fresh { clear_streams(dir) } else { Ok(()) })
+            .map_err(|e| format!("{e:#}"))
+    });
+    prepared.wait();
+    if let Err(e) = ready {
+        panic!("resuming from the snapshots in {}: {e}", store.dir().display());
+    }
+    if let Ok(start) = agreed
+        && start > 0
+        && talks
+    {
+        tracing::info!(boundary = start, dir = %store.dir().display(), "resuming from a snapshot");
+    }
+    snapshots::cluster::coordinate(worker, store);
 }
 
 /// Records when the stages on the way to an order first emit each epoch (the P&L row comes
@@ -581,8 +634,18 @@ fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> T
 
 /// Steps the worker's dataflows to their end, or until another worker has failed: the others
 /// would otherwise wait for its progress forever. (`timely::execute` steps what is left.)
-fn run_unless_a_worker_fails(worker: &mut timely::worker::Worker, failed: &AtomicBool) {
+fn run_unless_a_worker_fails(
+    worker: &mut timely::worker::Worker,
+    failed: &AtomicBool,
+    graph: usize,
+    mut ended: Option<impl FnOnce()>,
+) {
     while worker.has_dataflows() {
+        if !worker.installed_dataflows().contains(&graph)
+            && let Some(ended) = ended.take()
+        {
+            ended();
+        }
         if failed.load(Ordering::Relaxed) {
             for dataflow in worker.installed_dataflows() {
                 worker.drop_dataflow(dataflow);
@@ -802,13 +865,11 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     check_inputs(&plan)?;
     let config = timely_config(workers, opts)?;
     let snapshots = match &plan.snapshots {
-        Some(_) if opts.processes > 1 => {
-            bail!("[snapshots] needs a single process (-n 1): each process would keep its own")
-        }
         Some(_) if opts.preloaded.is_some() || opts.discard_output => None,
         Some(s) => {
             let dir = s.section.dir.clone().unwrap_or_else(|| output_dir.join("snapshots"));
-            let store = FileSnapshots::open(&s.section, &dir, &s.config, workers, s.every_epochs)?;
+            let membership = Membership { process: opts.process, processes: opts.processes.max(1) };
+            let store = FileSnapshots::open(&s.section, &dir, &s.config, (workers, membership), s.every_epochs)?;
             if store.start() > 0 {
                 tracing::info!(boundary = store.start(), dir = %dir.display(), "resuming from a snapshot");
             }
@@ -816,7 +877,11 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         }
         None => None,
     };
-    let resuming = snapshots.as_ref().is_some_and(|(store, _, _)| store.start() > 0);
+    // A process of a cluster keeps its outputs while it may resume: whether it does is agreed
+    // on once the processes are connected.
+    let resuming = snapshots
+        .as_ref()
+        .is_some_and(|(store, _, _)| store.start() > 0 || (store.link().is_some() && store.has_any()));
     prepare_output(&output_dir, snapshots.as_ref().map(|(_, dir, _)| dir.as_path()), resuming)?;
 
     let span = match &plan.source {
@@ -840,8 +905,10 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
         discard: opts.discard_output,
         snapshots: snapshots.map(|(store, _, every)| (store, every)),
         stage_marks: opts.stage_marks,
+        prepared: Arc::new(std::sync::Barrier::new(workers)),
     };
     let failed = Arc::new(AtomicBool::new(false));
+    let (in_cluster, failed_run) = (opts.processes > 1, output_dir.join(MANIFEST));
     let guards = timely::execute(config, move |worker| {
         let (shared, index) = (&setup.shared, worker.index());
         // A worker that panics (a snapshot it cannot restore) fails the job with the reason;
@@ -854,8 +921,17 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "a panic without a message".into());
+            let error = format!("worker {index} failed: {reason}");
+            if in_cluster {
+                // The other processes would wait for this one's progress forever, and it for
+                // them to close their connections: it ends now, and they on the lost one.
+                let failed = serde_json::json!({ "state": "failed", "errors": [error] });
+                let _ = std::fs::write(&failed_run, format!("{failed:#}\n"));
+                eprintln!("error: the job ran but its output is incomplete:\n  {error}");
+                std::process::exit(1);
+            }
             if let Ok(mut errors) = shared.errors.lock() {
-                errors.push(format!("worker {index} failed: {reason}"));
+                errors.push(error);
             }
             for dataflow in worker.installed_dataflows() {
                 worker.drop_dataflow(dataflow);

@@ -6,33 +6,12 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::restarts::{assert_same_output, finished, newest_snapshot};
 use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
-
-/// Every stream the job writes, with the columns measured on the wall clock (which no two
-/// runs share).
-const STREAMS: &[(&str, &[&str])] = &[
-    ("ticks", &[]),
-    ("news", &[]),
-    ("bars_1s", &[]),
-    ("bars_1m", &[]),
-    ("indicators", &[]),
-    ("sentiment", &["latency_ns"]),
-    ("signals", &[]),
-    ("orders", &[]),
-    ("fills", &[]),
-    ("expiries", &[]),
-    ("audit", &[]),
-    ("positions", &[]),
-    ("pnl", &[]),
-    ("risk_events", &[]),
-    ("dead_letters", &[]),
-    ("var", &[]),
-];
 
 /// The simulated session: its first epoch (1 s epochs) and its length.
 const START_EPOCH: u64 = 1_704_205_800;
@@ -163,16 +142,6 @@ fn strategist(url: &str) -> String {
     )
 }
 
-/// The boundary (epoch) of the newest complete snapshot in the run's folder.
-fn newest_snapshot(run: &Path) -> Option<u64> {
-    let entries = std::fs::read_dir(run.join("snapshots")).ok()?;
-    entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("snapshot-")?.parse().ok()).max()
-}
-
-fn finished(run: &Path) -> bool {
-    std::fs::read_to_string(run.join("run.json")).is_ok_and(|t| t.contains("\"finished\""))
-}
-
 /// `tradeflow run CONFIG -o OUT`, started (its errors kept for the test's messages).
 fn spawn_run(config: &Path, out: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_tradeflow"))
@@ -223,51 +192,6 @@ fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[
     resumed_from
 }
 
-/// A strategist review's detail without what the wall clock decides: the day's spending when
-/// the answer came (calls of one epoch answer in any order) and the latency.
-fn without_wall_clock(row: String) -> String {
-    let Some(from) = row.find(", spent $") else { return row };
-    match row[from..].find(" ms") {
-        Some(to) => format!("{}{}", &row[..from], &row[from + to + 3..]),
-        None => row,
-    }
-}
-
-/// Every row of every stream of `resumed` equals `reference`'s; no part file was left
-/// half-written as if complete.
-fn assert_same_output(reference: &Path, resumed: &Path, resumed_from: &[Option<u64>]) {
-    let mut differences = Vec::new();
-    for (stream, wall_clock) in STREAMS {
-        let rows = |run| {
-            let mut rows: Vec<String> =
-                Table::read(run, stream).sorted_rows(wall_clock).into_iter().map(without_wall_clock).collect();
-            rows.sort();
-            rows
-        };
-        let (want, got) = (rows(reference), rows(resumed));
-        if got != want {
-            // Sets: the streams run to hundreds of thousands of rows.
-            let (want_set, got_set): (HashSet<_>, HashSet<_>) = (want.iter().collect(), got.iter().collect());
-            let missing: Vec<_> = want.iter().filter(|r| !got_set.contains(r)).take(3).collect();
-            let extra: Vec<_> = got.iter().filter(|r| !want_set.contains(r)).take(3).collect();
-            differences.push(format!(
-                "{stream}: {} rows resumed, {} uninterrupted; missing {missing:#?}, extra {extra:#?}",
-                got.len(),
-                want.len()
-            ));
-        }
-    }
-    assert!(differences.is_empty(), "restarts from {resumed_from:?}:\n{}", differences.join("\n"));
-    let orders = Table::read(reference, "orders").len();
-    assert!(orders > 10, "the run should trade: {orders} orders");
-    for (stream, _) in STREAMS {
-        for entry in std::fs::read_dir(resumed.join(stream)).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(name.ends_with(".parquet") && !name.starts_with('.'), "{stream}/{name}");
-        }
-    }
-}
-
 #[test]
 fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,7 +203,7 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
     run_job(&plain, &reference, &[]);
     let kills = [(0.1, 0), (0.25, 7), (0.4, 23), (0.55, 3), (0.7, 41), (0.85, 13)];
     let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, DURATION_S), &kills);
-    assert_same_output(&reference, &resumed, &resumed_from);
+    assert_same_output(&[&reference], &[&resumed], &resumed_from);
     // The kernels' state was restored too: their columns and the VaR are compared above.
     let indicators = Table::read(&reference, "indicators");
     let garch = indicators.f64("garch_vol").into_iter().filter(|v| v.is_finite()).count();
@@ -317,7 +241,7 @@ fn reading_kafka_killed_and_restarted_it_resumes_from_the_offsets_in_its_snapsho
     run_job(&plain, &reference, &[]);
     let kills = [(0.15, 5), (0.4, 0), (0.65, 17), (0.85, 31)];
     let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, duration_s), &kills);
-    assert_same_output(&reference, &resumed, &resumed_from);
+    assert_same_output(&[&reference], &[&resumed], &resumed_from);
 }
 
 #[test]

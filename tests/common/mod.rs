@@ -5,6 +5,7 @@
 pub mod llama;
 pub mod ports;
 pub mod questdb;
+pub mod restarts;
 pub mod server;
 
 use std::fs::File;

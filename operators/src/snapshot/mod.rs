@@ -21,8 +21,12 @@
 //! save up to its frontier, so its frontier does not push the target on: a source whose next
 //! record is an hour ahead would otherwise hold off every snapshot for that hour.
 //!
+//! A job of several processes has one leader pick the targets of all ([`Coordinator`]; see the
+//! `cluster` module).
+//!
 //! Nothing here does I/O: the application implements [`SnapshotStore`].
 
+mod cluster;
 mod targets;
 
 use std::sync::Arc;
@@ -30,7 +34,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use targets::{Completed, Participant, Targets};
+pub use cluster::{Coordinator, Decision, Report, newest_common};
+pub use targets::{Assigned, Completed, Participant, Targets};
 
 /// Where snapshots are written and read, implemented by the application.
 pub trait SnapshotStore: Send + Sync {

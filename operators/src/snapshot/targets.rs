@@ -15,6 +15,17 @@ pub struct Completed {
     pub finished: Vec<(Participant, Vec<u8>)>,
 }
 
+/// What a store told its target by the cluster's leader does with it.
+#[derive(Debug, PartialEq)]
+pub enum Assigned {
+    /// A participant may have processed the boundary already: it cannot be taken here.
+    Missed,
+    /// The participants save it as they reach it.
+    Taking,
+    /// Every participant here had finished: the boundary is complete at once.
+    Completed(Completed),
+}
+
 /// Picks the target boundary and sees it complete. See the [module documentation](super).
 #[derive(Debug)]
 pub struct Targets {
@@ -29,6 +40,9 @@ pub struct Targets {
     saved: BTreeSet<Participant>,
     finished: BTreeMap<Participant, Vec<u8>>,
     completed: u64,
+    /// Whether this store picks its own targets (one process) or is told them by the leader
+    /// of a cluster ([`Targets::following`]).
+    picks: bool,
 }
 
 impl Targets {
@@ -45,6 +59,52 @@ impl Targets {
             saved: BTreeSet::new(),
             finished: BTreeMap::new(),
             completed: start,
+            picks: true,
+        }
+    }
+
+    /// The bookkeeping of one process of a cluster: the targets come from the cluster's leader
+    /// ([`assign`](Self::assign)), which picks them for every process (see
+    /// [`Coordinator`](super::Coordinator)).
+    pub fn following(every: u64, workers: usize, start: u64) -> Self {
+        Targets { picks: false, ..Targets::new(every, workers, start) }
+    }
+
+    /// The furthest epoch a participant that does not retain has reported reaching.
+    pub fn reached(&self) -> u64 {
+        self.reached
+    }
+
+    /// Whether every worker has built its graph.
+    pub fn everyone_built(&self) -> bool {
+        self.built.len() >= self.workers
+    }
+
+    /// Whether every participant has finished (its final state stands for every boundary).
+    pub fn all_finished(&self) -> bool {
+        self.registered.keys().all(|p| self.finished.contains_key(p))
+    }
+
+    /// The leader's target. It is missed when a participant that does not retain has reached
+    /// it: that participant may have processed the boundary's epoch already.
+    pub fn assign(&mut self, boundary: u64) -> Assigned {
+        if self.reached >= boundary || boundary <= self.completed {
+            return Assigned::Missed;
+        }
+        self.target = Some(boundary);
+        self.saved.clear();
+        match self.complete() {
+            Some(completed) => Assigned::Completed(completed),
+            None => Assigned::Taking,
+        }
+    }
+
+    /// The leader gave `boundary` up (another process missed it): saves of it count for
+    /// nothing.
+    pub fn abandon(&mut self, boundary: u64) {
+        if self.target == Some(boundary) {
+            self.target = None;
+            self.saved.clear();
         }
     }
 
@@ -96,9 +156,7 @@ impl Targets {
 
     /// The first boundary after every epoch a participant may have processed.
     fn pick(&mut self) {
-        let everyone_built = self.built.len() >= self.workers;
-        let all_finished = self.registered.keys().all(|p| self.finished.contains_key(p));
-        if self.target.is_none() && everyone_built && !all_finished {
+        if self.picks && self.target.is_none() && self.everyone_built() && !self.all_finished() {
             self.target = Some((self.reached.max(self.completed) / self.every + 1) * self.every);
         }
     }
@@ -196,6 +254,39 @@ mod tests {
         assert_eq!(done.finished.len(), 2);
         assert_eq!(targets.target(), None);
         assert_eq!(targets.completed(), 30);
+    }
+
+    #[test]
+    fn a_follower_takes_only_targets_after_every_epoch_reached_and_picks_none_itself() {
+        let mut targets = Targets::following(10, 1, 0);
+        targets.register(0, "bars", false);
+        targets.register(0, "source", true);
+        targets.built(0);
+        assert_eq!(targets.target(), None, "the leader picks");
+        assert_eq!(targets.due(0, "bars", 20), None);
+        assert_eq!(targets.assign(20), Assigned::Missed, "bars may have processed epoch 20");
+        assert_eq!(targets.assign(30), Assigned::Taking);
+        assert_eq!(targets.due(0, "source", 3600), Some(30));
+        targets.saved(30, 0, "source");
+        targets.abandon(30);
+        assert_eq!(targets.due(0, "bars", 31), None, "an abandoned target is not saved");
+        assert_eq!(targets.assign(40), Assigned::Taking);
+        assert_eq!(targets.due(0, "bars", 41), Some(40));
+        assert_eq!(targets.saved(40, 0, "bars"), None, "the source has not saved 40");
+        assert_eq!(targets.due(0, "source", 3600), Some(40));
+        assert_eq!(targets.saved(40, 0, "source").map(|c| c.boundary), Some(40));
+        assert_eq!(targets.target(), None, "nothing picked after it either");
+    }
+
+    #[test]
+    fn a_follower_whose_participants_all_finished_completes_a_target_at_once() {
+        let mut targets = Targets::following(10, 1, 0);
+        targets.register(0, "op", false);
+        targets.built(0);
+        targets.finished(0, "op", vec![3]);
+        assert!(targets.all_finished());
+        let Assigned::Completed(done) = targets.assign(10) else { panic!("not completed at once") };
+        assert_eq!(done.finished, vec![((0, "op".to_owned()), vec![3])]);
     }
 
     #[test]
