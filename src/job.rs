@@ -25,8 +25,8 @@ use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
 use crate::connectors::files::{ConfiguredControl, FileReader, RowFormat};
 use crate::connectors::kafka::{
-    Kafka, KafkaReader, KafkaSink, OffsetLedger, PartitionMap, ReaderSpec, ToMessage, commit_ledger, measure_lag,
-    partitions,
+    Kafka, KafkaReader, KafkaSink, OffsetLedger, PartitionMap, ReaderSpec, SnapshotOffsets, ToMessage,
+    commit_as_snapshots_complete, commit_ledger, measure_lag, partitions,
 };
 use crate::connectors::parquet::ParquetSink;
 use crate::connectors::questdb::{QuestDbConfig, QuestDbSink, QuestDbStats, table_name};
@@ -215,6 +215,8 @@ pub struct JobStats {
     pub errors: SinkErrors,
     /// Kafka offsets to commit once every sink has closed.
     ledger: OffsetLedger,
+    /// Kafka offsets saved in each snapshot, committed once it is complete.
+    snapshot_offsets: SnapshotOffsets,
     /// The next offset of each input partition, and how far that is behind its high watermark.
     pub kafka_positions: PartitionMap,
     pub kafka_lag: PartitionMap,
@@ -252,6 +254,7 @@ impl Default for JobStats {
             last_pnl: Mutex::new(None),
             errors: Arc::default(),
             ledger: Arc::default(),
+            snapshot_offsets: Arc::default(),
             kafka_positions: PartitionMap::default(),
             kafka_lag: PartitionMap::default(),
             kafka_rows: ["signals", "orders", "fills", "risk_events", "dead_letters"]
@@ -388,6 +391,7 @@ fn kafka_reader<R: RowFormat>(
         stop_after_idle: (config.stop_after_idle_s > 0.0).then(|| Duration::from_secs_f64(config.stop_after_idle_s)),
         ledger: Arc::clone(&shared.ledger),
         positions: Arc::clone(&shared.kafka_positions),
+        snapshot_offsets: Arc::clone(&shared.snapshot_offsets),
     };
     match KafkaReader::<R>::open(spec, Arc::clone(symbols)) {
         Ok(reader) => Box::new(reader),
@@ -853,6 +857,10 @@ fn watch_lag(kafka: Kafka, shared: Arc<JobStats>, done: Arc<AtomicBool>) {
     }
 }
 
+/// With snapshots and a Kafka source, the group's offsets are committed as snapshots complete,
+/// at most this often.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs `plan` to completion and returns what it did.
 pub fn run(plan: JobPlan, opts: &RunOptions) -> anyhow::Result<RunSummary> {
     run_with(plan, opts, Arc::new(JobStats::default()))
@@ -893,6 +901,19 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     if let SourceSection::Kafka(k) = &plan.source {
         watch_lag(Kafka { brokers: k.brokers.clone() }, Arc::clone(&shared), Arc::clone(&done));
     }
+
+    // With snapshots, the group's offsets follow the complete snapshots as the run goes on.
+    let committer = match (&plan.source, &snapshots) {
+        (SourceSection::Kafka(k), Some((store, _, _))) => Some(commit_as_snapshots_complete(
+            Kafka { brokers: k.brokers.clone() },
+            k.group.clone(),
+            Arc::clone(&shared.snapshot_offsets),
+            store.completions(),
+            COMMIT_EVERY,
+        )),
+        _ => None,
+    };
+    let store = snapshots.as_ref().map(|(store, _, _)| Arc::clone(store));
 
     let _ = shared.models.set(Arc::clone(&plan.trading.news.metrics));
     let started = Instant::now();
@@ -941,6 +962,13 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     .map_err(|e| anyhow::anyhow!("starting timely workers: {e}"))?;
     let results = guards.join();
     done.store(true, Ordering::Relaxed);
+    // The commits of snapshots end before the run's own, which covers more.
+    if let Some(store) = store {
+        store.close_completions();
+    }
+    if let Some(committer) = committer {
+        let _ = committer.join();
+    }
     if let Some(p) = progress {
         p.finish();
     }

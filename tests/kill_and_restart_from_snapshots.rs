@@ -154,8 +154,15 @@ fn spawn_run(config: &Path, out: &Path) -> std::process::Child {
 
 /// Runs the job of `saved` into `resumed`, killing it once its snapshots reach each of the
 /// `kills` (a fraction of the session, then milliseconds), and starting it again each time;
-/// finishes it. Returns the snapshot each restart resumed from.
-fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[(f64, u64)]) -> Vec<Option<u64>> {
+/// finishes it. `after_kill` looks at what each killed run left. Returns the snapshot each
+/// restart resumed from.
+fn kill_and_restart(
+    saved: &Path,
+    resumed: &Path,
+    session: (u64, u64),
+    kills: &[(f64, u64)],
+    after_kill: &mut dyn FnMut(),
+) -> Vec<Option<u64>> {
     // Each run is killed once its snapshots reach a point of the input (not a point in wall
     // time, which a busy machine stretches), then a few milliseconds later, a different
     // number each time, so that the kills fall at different places in the work between
@@ -181,6 +188,7 @@ fn kill_and_restart(saved: &Path, resumed: &Path, session: (u64, u64), kills: &[
         child.wait().unwrap();
         killed_midway += 1;
         resumed_from.push(newest_snapshot(resumed));
+        after_kill();
         assert!(!finished(resumed));
     }
     assert!(killed_midway >= kills.len() / 2, "only {killed_midway} kills landed while the job ran");
@@ -202,7 +210,7 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
 
     run_job(&plain, &reference, &[]);
     let kills = [(0.1, 0), (0.25, 7), (0.4, 23), (0.55, 3), (0.7, 41), (0.85, 13)];
-    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, DURATION_S), &kills);
+    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, DURATION_S), &kills, &mut || {});
     assert_same_output(&[&reference], &[&resumed], &resumed_from);
     // The kernels' state was restored too: their columns and the VaR are compared above.
     let indicators = Table::read(&reference, "indicators");
@@ -222,6 +230,27 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
     assert!(vetoed >= 3 && rules.len() > vetoed, "the strategist should review entries: {rules:?}");
 }
 
+/// The offsets `group` has committed for each partition of `topic` (-1 for none).
+fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        list.add_partition(topic, partition.id());
+    }
+    let offsets = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    let mut found: Vec<(i32, i64)> = offsets
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), if let Offset::Offset(o) = e.offset() { o } else { -1 }))
+        .collect();
+    found.sort_unstable();
+    found.into_iter().map(|(_, o)| o).collect()
+}
+
 #[test]
 fn reading_kafka_killed_and_restarted_it_resumes_from_the_offsets_in_its_snapshots() {
     let broker = Tansu::start();
@@ -231,8 +260,9 @@ fn reading_kafka_killed_and_restarted_it_resumes_from_the_offsets_in_its_snapsho
     broker.load_simulated(&write_config(dir.path(), "sim.toml", &session));
     let names = simulator_names(&session);
 
-    // Two groups read the same topics: one without a break, one killed and restarted. Neither
-    // commits offsets before it ends, so each restart resumes from its snapshot's offsets.
+    // Two groups read the same topics: one without a break, one killed and restarted. The
+    // second commits its offsets as its snapshots complete, but a restart resumes from its
+    // snapshot's offsets.
     let job = |group: &str, extra: &str| kafka_job("snapshots", 2, &broker.brokers, group, &names, extra);
     let plain = write_config(dir.path(), "plain.toml", &job("plain", TRADING));
     let saved = write_config(dir.path(), "saved.toml", &job("saved", &format!("{TRADING}{SNAPSHOTS}")));
@@ -240,7 +270,24 @@ fn reading_kafka_killed_and_restarted_it_resumes_from_the_offsets_in_its_snapsho
 
     run_job(&plain, &reference, &[]);
     let kills = [(0.15, 5), (0.4, 0), (0.65, 17), (0.85, 31)];
-    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, duration_s), &kills);
+    // After each kill the group has committed the offsets of a complete snapshot: more each
+    // time, and never past the end, which the uninterrupted group committed as it ended.
+    let end = committed(&broker.brokers, "plain", "ticks");
+    assert!(end.iter().filter(|o| **o > 0).count() >= 2, "{end:?}");
+    let mut seen = Vec::new();
+    let mut after_kill = || {
+        let now = committed(&broker.brokers, "saved", "ticks");
+        assert!(now.iter().zip(&end).all(|(n, e)| n <= e), "committed {now:?} past the end {end:?}");
+        if let Some(before) = seen.last() {
+            assert!(now.iter().zip(before).all(|(n, b)| n >= b), "committed {now:?} after {before:?}");
+        }
+        seen.push(now);
+    };
+    let resumed_from = kill_and_restart(&saved, &resumed, (START_EPOCH, duration_s), &kills, &mut after_kill);
+    let moved = |offsets: &Vec<i64>| offsets.iter().sum::<i64>();
+    assert!(seen.windows(2).any(|w| moved(&w[1]) > moved(&w[0])), "the group's offsets never moved: {seen:?}");
+    assert!(seen.iter().all(|o| moved(o) < moved(&end)), "committed everything before the end: {seen:?}");
+    assert_eq!(committed(&broker.brokers, "saved", "ticks"), end, "the finished run commits what it read");
     assert_same_output(&[&reference], &[&resumed], &resumed_from);
 }
 

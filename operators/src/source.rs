@@ -67,6 +67,9 @@ pub trait EventReader<R>: 'static {
     fn resume(&mut self, _position: &[u64]) -> Result<(), String> {
         Err("this source cannot resume from a snapshot".into())
     }
+    /// Its [`position`](Self::position) was just saved in the snapshot at `boundary`. A reader
+    /// that commits its position (Kafka) records it, to commit once that snapshot is complete.
+    fn saved(&mut self, _boundary: u64) {}
 }
 
 impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
@@ -93,6 +96,9 @@ impl<R: 'static> EventReader<R> for Box<dyn EventReader<R>> {
     }
     fn resume(&mut self, position: &[u64]) -> Result<(), String> {
         (**self).resume(position)
+    }
+    fn saved(&mut self, boundary: u64) {
+        (**self).saved(boundary)
     }
 }
 
@@ -131,6 +137,9 @@ impl<R, Rd: EventReader<R>> EventReader<R> for Stoppable<Rd> {
     }
     fn resume(&mut self, position: &[u64]) -> Result<(), String> {
         self.inner.resume(position)
+    }
+    fn saved(&mut self, boundary: u64) {
+        self.inner.saved(boundary)
     }
 }
 
@@ -596,6 +605,7 @@ where
                     ahead: ahead.iter().filter(|(e, _)| *e >= boundary).cloned().collect(),
                 };
                 port.save(boundary, &state);
+                reader.saved(boundary);
                 let next = port.next_boundary();
                 ahead.retain(|(e, _)| *e >= next);
             }

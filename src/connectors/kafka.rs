@@ -153,6 +153,10 @@ impl ProducerContext for Deliveries {
 /// finish and committed by the job once every sink has closed.
 pub type OffsetLedger = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
 
+/// The next offset of each (topic, partition) as the readers saved it in each snapshot, by
+/// boundary: committed for the group once that snapshot is complete.
+pub type SnapshotOffsets = Arc<Mutex<BTreeMap<u64, BTreeMap<(String, i32), i64>>>>;
+
 /// A number per (topic, partition): the next offset each reader will read (published by the
 /// readers about once a second), or how far that is behind the high watermark (the lag).
 pub type PartitionMap = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
@@ -185,6 +189,75 @@ pub fn commit_ledger(kafka: &Kafka, group: &str, ledger: &OffsetLedger) -> anyho
     }
     consumer.commit(&list, CommitMode::Sync).with_context(|| format!("committing offsets of group `{group}`"))?;
     Ok(offsets.len())
+}
+
+/// Commits for `group`, each time a snapshot completes (its boundary comes through
+/// `completions`), the offsets the readers saved in it, at most once per `every`: a group
+/// followed by lag tools moves as a long run goes on, and never past what a complete snapshot
+/// (whose sinks have made their output durable) covers. Ends when `completions` closes; the
+/// run's own commit at its end follows.
+pub fn commit_as_snapshots_complete(
+    kafka: Kafka,
+    group: String,
+    offsets: SnapshotOffsets,
+    completions: std::sync::mpsc::Receiver<u64>,
+    every: Duration,
+) -> std::thread::JoinHandle<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    std::thread::spawn(move || {
+        let mut consumer = None;
+        let (mut pending, mut last) = (None, None::<Instant>);
+        loop {
+            let wait = last.map_or(Duration::ZERO, |at| every.saturating_sub(at.elapsed()));
+            let received = match pending {
+                Some(_) => completions.recv_timeout(wait),
+                None => completions.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok(boundary) => pending = Some(boundary),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let due = last.is_none_or(|at| at.elapsed() >= every);
+            let Some(boundary) = pending.filter(|_| due) else { continue };
+            pending = None;
+            last = Some(Instant::now());
+            if consumer.is_none() {
+                consumer = kafka.consumer(&group, true).map_err(|e| tracing::warn!("{e:#}")).ok();
+            }
+            let Some(consumer) = &consumer else { continue };
+            match commit_snapshot(consumer, &group, &offsets, boundary) {
+                Ok(partitions) => tracing::debug!(boundary, partitions, %group, "committed the offsets of a snapshot"),
+                // The next snapshot's commit covers these partitions too.
+                Err(e) => tracing::warn!(boundary, %group, "{e:#}"),
+            }
+        }
+    })
+}
+
+/// Commits the newest offset saved at or before `boundary` of each partition, and forgets
+/// the older boundaries.
+fn commit_snapshot(
+    consumer: &BaseConsumer,
+    group: &str,
+    offsets: &SnapshotOffsets,
+    boundary: u64,
+) -> anyhow::Result<usize> {
+    let newest: BTreeMap<(String, i32), i64> = {
+        let mut saved = offsets.lock().map_err(|_| anyhow::anyhow!("the snapshot offsets were poisoned"))?;
+        let newest = saved.range(..=boundary).flat_map(|(_, o)| o.clone()).collect();
+        *saved = saved.split_off(&boundary);
+        newest
+    };
+    if newest.is_empty() {
+        return Ok(0);
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in &newest {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+    }
+    consumer.commit(&list, CommitMode::Sync).with_context(|| format!("committing offsets of group `{group}`"))?;
+    Ok(newest.len())
 }
 
 /// The partitions of `topic`, or an error naming it when it does not exist.
@@ -237,6 +310,7 @@ pub struct KafkaReader<R> {
     idle_since: Option<Instant>,
     ledger: OffsetLedger,
     positions: PartitionMap,
+    snapshot_offsets: SnapshotOffsets,
     published_at: Instant,
     _record: std::marker::PhantomData<R>,
 }
@@ -253,6 +327,8 @@ pub struct ReaderSpec<'a> {
     pub ledger: OffsetLedger,
     /// Where the reader publishes its next offsets, for the lag.
     pub positions: PartitionMap,
+    /// Where the reader records its next offsets as saved in each snapshot.
+    pub snapshot_offsets: SnapshotOffsets,
 }
 
 impl<R: RowFormat> KafkaReader<R> {
@@ -296,6 +372,7 @@ impl<R: RowFormat> KafkaReader<R> {
             idle_since: None,
             ledger: spec.ledger,
             positions: spec.positions,
+            snapshot_offsets: spec.snapshot_offsets,
             published_at: Instant::now() - POSITIONS_EVERY,
             _record: std::marker::PhantomData,
         })
@@ -495,6 +572,14 @@ impl<R: RowFormat> EventReader<R> for KafkaReader<R> {
     fn position(&self) -> Vec<u64> {
         let next = self.next.iter().map(|n| n.map_or(NOT_READ, |o| o as u64));
         self.partitions.iter().zip(next).flat_map(|(p, n)| [*p as u64, n]).collect()
+    }
+
+    fn saved(&mut self, boundary: u64) {
+        let read =
+            self.partitions.iter().zip(&self.next).filter_map(|(p, next)| Some(((self.topic.clone(), *p), (*next)?)));
+        if let Ok(mut saved) = self.snapshot_offsets.lock() {
+            saved.entry(boundary).or_default().extend(read);
+        }
     }
 
     fn resume(&mut self, position: &[u64]) -> Result<(), String> {
@@ -803,6 +888,7 @@ mod tests {
             stop_after_idle,
             ledger: OffsetLedger::default(),
             positions: PartitionMap::default(),
+            snapshot_offsets: SnapshotOffsets::default(),
         }
     }
 

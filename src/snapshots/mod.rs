@@ -158,6 +158,8 @@ pub struct FileSnapshots {
     failed: Mutex<std::collections::BTreeSet<u64>>,
     /// In a cluster: the way to the leader, and the boundaries complete in every process.
     cluster: Option<Link>,
+    /// Told each boundary that completes (in every process of a cluster), if anyone listens.
+    completions: Mutex<Option<std::sync::mpsc::Sender<u64>>>,
 }
 
 impl FileSnapshots {
@@ -213,6 +215,7 @@ impl FileSnapshots {
             targets: Mutex::new(targets),
             failed: Mutex::default(),
             cluster,
+            completions: Mutex::default(),
         })
     }
 
@@ -225,6 +228,25 @@ impl FileSnapshots {
     /// it does is agreed on later).
     pub fn has_any(&self) -> bool {
         complete_snapshots(&self.dir).is_ok_and(|c| !c.is_empty())
+    }
+
+    /// The boundaries of the snapshots that complete from now on (in a cluster: once every
+    /// process has its part), until [`close_completions`](Self::close_completions).
+    pub fn completions(&self) -> std::sync::mpsc::Receiver<u64> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        *self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender);
+        receiver
+    }
+
+    /// No more completions are told.
+    pub fn close_completions(&self) {
+        self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    }
+
+    fn completed(&self, boundary: u64) {
+        if let Some(sender) = self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            let _ = sender.send(boundary);
+        }
     }
 
     /// The folder the snapshots are in.
@@ -342,6 +364,9 @@ impl FileSnapshots {
             Ok(()) => tracing::debug!(boundary, "snapshot complete"),
             Err(e) => tracing::error!(boundary, "completing snapshot: {e}"),
         }
+        if self.cluster.is_none() && result.is_ok() {
+            self.completed(boundary);
+        }
         if let Some(link) = &self.cluster
             && result.is_ok()
         {
@@ -401,6 +426,7 @@ impl FileSnapshots {
                 }
             }
             Decision::Complete(boundary) => {
+                self.completed(boundary);
                 let keep = link.completed(boundary, self.keep);
                 let result = complete_snapshots(&self.dir).and_then(|local| {
                     for old in local.into_iter().filter(|b| *b <= boundary && !keep.contains(b)) {
