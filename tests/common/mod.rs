@@ -6,6 +6,7 @@ pub mod llama;
 pub mod ports;
 pub mod questdb;
 pub mod restarts;
+pub mod s3;
 pub mod server;
 
 use std::fs::File;
@@ -80,14 +81,36 @@ pub fn run_job(config: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// A tansu broker (a Kafka-protocol broker) of this test's own, on a free 127.0.0.1 port with
-/// memory storage; stopped when dropped. `deploy/scripts/test.sh` installs the binary.
+/// memory storage (or S3 storage, [`Tansu::start_persistent`]); stopped when dropped.
+/// `deploy/scripts/test.sh` installs the binary.
 pub struct Tansu {
     child: std::process::Child,
     pub brokers: String,
+    port: u16,
+    /// The object store of a broker whose topics outlive its process.
+    s3: Option<s3::S3Server>,
 }
 
 impl Tansu {
     pub fn start() -> Tansu {
+        Tansu::start_on(None)
+    }
+
+    /// A broker that keeps its topics in an S3 object store of its own: they outlive a
+    /// [`kill`](Self::kill) and [`start_again`](Self::start_again) of the broker process.
+    pub fn start_persistent() -> Tansu {
+        Tansu::start_on(Some(s3::S3Server::start("tansu")))
+    }
+
+    fn start_on(s3: Option<s3::S3Server>) -> Tansu {
+        let (child, ports) = ports::spawn_listening("tansu", 1, std::time::Duration::from_secs(20), |ports| {
+            Tansu::command(ports[0], s3.as_ref())
+        });
+        let brokers = format!("127.0.0.1:{}", ports[0]);
+        Tansu { child, brokers, port: ports[0], s3 }
+    }
+
+    fn command(port: u16, s3: Option<&s3::S3Server>) -> Command {
         let bin = std::env::var_os("TANSU_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/tansu"));
@@ -96,18 +119,42 @@ impl Tansu {
             "the Kafka tests need the tansu broker at {} (run ./deploy/scripts/test.sh once: it installs it)",
             bin.display()
         );
-        let (child, ports) = ports::spawn_listening("tansu", 1, std::time::Duration::from_secs(20), |ports| {
-            let url = format!("tcp://127.0.0.1:{}", ports[0]);
-            let mut command = Command::new(&bin);
-            command
-                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-                .args(["--storage-engine", "memory://tansu/"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            command
-        });
-        let brokers = format!("127.0.0.1:{}", ports[0]);
-        Tansu { child, brokers }
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut command = Command::new(&bin);
+        command
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        match s3 {
+            None => command.args(["--storage-engine", "memory://tansu/"]),
+            Some(s3) => command
+                .args(["--storage-engine", "s3://tansu/"])
+                .env("AWS_ENDPOINT", &s3.endpoint)
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test"),
+        };
+        command
+    }
+
+    /// Kills the broker process (SIGKILL): its connections drop, and nothing answers on its
+    /// port until [`start_again`](Self::start_again).
+    pub fn kill(&mut self) {
+        self.child.kill().expect("killing tansu");
+        self.child.wait().expect("reaping tansu");
+    }
+
+    /// Starts a killed broker again, on the same port and storage.
+    pub fn start_again(&mut self) {
+        self.child = Tansu::command(self.port, self.s3.as_ref()).spawn().expect("starting tansu again");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !ports::listens(self.child.id(), self.port) {
+            let exited = self.child.try_wait().ok().flatten();
+            assert!(exited.is_none(), "tansu exited at its restart ({exited:?}): is port {} taken?", self.port);
+            assert!(std::time::Instant::now() < deadline, "tansu did not listen on {} again within 20 s", self.port);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
