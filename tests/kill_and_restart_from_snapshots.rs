@@ -132,11 +132,11 @@ fn strategist_server() -> String {
 }
 
 /// The strategist reviewing every entry (any position above 1% of equity), served by `url`.
-/// Its budget is not reached: near the limit, whether a call fits depends on whether the calls
-/// before it have answered, which no two runs share.
+/// Its daily budget runs out about half-way through the session (the reviews cost about $0.07
+/// in all): the calls near the limit are decided alike however the answers are timed.
 fn strategist(url: &str) -> String {
     format!(
-        "\n[sentiment.strategist]\nbackend = \"claude\"\nposition_pct = 1.0\ndaily_budget_usd = 1000.0\n\n\
+        "\n[sentiment.strategist]\nbackend = \"claude\"\nposition_pct = 1.0\ndaily_budget_usd = 0.04\n\n\
          [[sentiment.backends]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{url}\"\n\
          model = \"claude-test\"\nprice_input_per_mtok = 3.0\nprice_output_per_mtok = 15.0\n"
     )
@@ -228,6 +228,8 @@ fn killed_at_random_points_and_restarted_it_writes_what_an_uninterrupted_run_wri
         .collect();
     let vetoed = rules.iter().filter(|r| *r == "vetoed").count();
     assert!(vetoed >= 3 && rules.len() > vetoed, "the strategist should review entries: {rules:?}");
+    let exhausted = rules.iter().filter(|r| *r == "budget_exhausted").count();
+    assert!(exhausted >= 5, "the strategist's budget should run out: {rules:?}");
 }
 
 /// The offsets `group` has committed for each partition of `topic` (-1 for none).

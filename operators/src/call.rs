@@ -34,6 +34,10 @@ pub enum Call<R> {
     /// Results that arrive later. `on_timeout` answers instead if `future` has not finished
     /// within the operator's timeout.
     Pending { future: BoxFuture<Vec<R>>, on_timeout: Box<dyn FnOnce() -> Vec<R> + Send> },
+    /// Results that arrive later from a future that bounds its own waiting (it waits for other
+    /// calls, each under the timeout, then makes its own with one): the operator puts no
+    /// timeout on it.
+    SelfTimed(BoxFuture<Vec<R>>),
 }
 
 /// How much the operator may have outstanding, and for how long.
@@ -132,7 +136,8 @@ struct Epoch<R> {
 struct Queued<R> {
     epoch: u64,
     future: BoxFuture<Vec<R>>,
-    on_timeout: Box<dyn FnOnce() -> Vec<R> + Send>,
+    /// `None`: the future bounds its own waiting ([`Call::SelfTimed`]).
+    on_timeout: Option<Box<dyn FnOnce() -> Vec<R> + Send>>,
 }
 
 impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D> {
@@ -178,7 +183,11 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
                             Call::Ready(mut results) => state.results.append(&mut results),
                             Call::Pending { future, on_timeout } => {
                                 state.outstanding += 1;
-                                queue.push_back(Queued { epoch, future, on_timeout });
+                                queue.push_back(Queued { epoch, future, on_timeout: Some(on_timeout) });
+                            }
+                            Call::SelfTimed(future) => {
+                                state.outstanding += 1;
+                                queue.push_back(Queued { epoch, future, on_timeout: None });
                             }
                         }
                     }
@@ -201,9 +210,12 @@ impl<'scope, D: Clone + 'static> CallOut<'scope, D> for StreamVec<'scope, u64, D
                     let activator = activator.clone();
                     let timeout = limits.timeout;
                     runtime.spawn(async move {
-                        let results = match tokio::time::timeout(timeout, future).await {
-                            Ok(results) => results,
-                            Err(_) => on_timeout(),
+                        let results = match on_timeout {
+                            Some(on_timeout) => match tokio::time::timeout(timeout, future).await {
+                                Ok(results) => results,
+                                Err(_) => on_timeout(),
+                            },
+                            None => future.await,
                         };
                         // The operator may be gone (the job stopped); nothing is waiting then.
                         let _ = answers_tx.send((epoch, results));

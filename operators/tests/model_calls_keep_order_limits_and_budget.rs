@@ -142,9 +142,12 @@ fn a_call_past_the_timeout_is_answered_by_the_lexicon_and_counted() {
     assert_eq!(counters.fallbacks, 12);
 }
 
-/// A strategist that approves at half size, each call costing `cost`.
+/// A strategist that approves at half size, each call costing `cost` (`worst` at most) and
+/// answering after `delay`.
 struct HalfSize {
     cost: f64,
+    worst: f64,
+    delay: Duration,
     calls: Arc<AtomicUsize>,
 }
 
@@ -153,16 +156,53 @@ impl StrategistModel for HalfSize {
         "half"
     }
     fn worst_case_cost(&self, _prompt: &str) -> f64 {
-        self.cost * 1.25
+        self.worst
     }
     fn review(&self, _prompt: String) -> BoxFuture<Result<Reviewed, ModelError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let cost_usd = self.cost;
+        let (cost_usd, delay) = (self.cost, self.delay);
         Box::pin(async move {
+            tokio::time::sleep(delay).await;
             let verdict = Verdict { approve: true, size_factor: 0.5, reason: "half".into() };
             Ok(Reviewed { verdict, model: "half".into(), cost_usd })
         })
     }
+}
+
+/// Five signals, one an epoch, each proposing 0.9 x 4% = 3.6% of equity (above the 1%
+/// threshold, so each is escalated), reviewed by `model` under a daily budget of $1 with at
+/// most `max_in_flight` calls at once.
+fn review_five(model: HalfSize, max_in_flight: usize) -> (Vec<Signal>, Vec<RiskEvent>) {
+    let runtime = runtime();
+    let rules = EscalationRules { sigma: 3.0, position_share: 0.01, window: 10, min_history: 5, daily_budget_usd: 1.0 };
+    let risk = Arc::new(RiskParams::default());
+    let handle = runtime.handle().clone();
+    let model = Arc::new(model);
+    timely::execute_directly(move |worker| {
+        let mut input = InputHandle::new();
+        let (signals, events) = worker.dataflow::<u64, _, _>(|scope| {
+            let escalation = Escalation::new(rules, risk);
+            let symbols = Arc::new(SymbolTable::new(["ACME"]));
+            let limits = CallLimits { max_in_flight, timeout: Duration::from_secs(5) };
+            let (signals, events) =
+                scope.input_from(&mut input).review(model, escalation, symbols, "paper".into(), handle, limits);
+            (signals.capture(), events.capture())
+        });
+        for i in 0..5 {
+            input.advance_to(i as u64);
+            input.send(signal(i));
+        }
+        input.close();
+        while worker.step_or_park(Some(Duration::from_millis(5))) {}
+        (tradeflow_operators::testing::records(signals), tradeflow_operators::testing::records(events))
+    })
+}
+
+/// An event's rule and detail without the latency, which no two runs share.
+fn outcome(event: &RiskEvent) -> String {
+    let detail =
+        event.detail.rsplit_once("; ").filter(|(_, ms)| ms.ends_with(" ms")).map_or(&*event.detail, |(d, _)| d);
+    format!("{}: {detail}", event.rule)
 }
 
 fn signal(i: i64) -> Signal {
@@ -181,42 +221,39 @@ fn signal(i: i64) -> Signal {
 
 #[test]
 fn the_strategist_stops_calling_when_the_daily_budget_is_spent() {
-    let runtime = runtime();
     let calls = Arc::new(AtomicUsize::new(0));
-    let model = Arc::new(HalfSize { cost: 0.4, calls: Arc::clone(&calls) });
-    // Every signal proposes 0.9 x 4% = 3.6% of equity, above the 1% threshold.
-    let rules = EscalationRules { sigma: 3.0, position_share: 0.01, window: 10, min_history: 5, daily_budget_usd: 1.0 };
-    let risk = Arc::new(RiskParams::default());
-    let handle = runtime.handle().clone();
-    let (signals, events): (Vec<Signal>, Vec<RiskEvent>) = timely::execute_directly(move |worker| {
-        let mut input = InputHandle::new();
-        let (signals, events) = worker.dataflow::<u64, _, _>(|scope| {
-            let escalation = Escalation::new(rules, risk);
-            let symbols = Arc::new(SymbolTable::new(["ACME"]));
-            let limits = CallLimits { max_in_flight: 1, timeout: Duration::from_secs(5) };
-            let (signals, events) =
-                scope.input_from(&mut input).review(model, escalation, symbols, "paper".into(), handle, limits);
-            (signals.capture(), events.capture())
-        });
-        for i in 0..5 {
-            input.advance_to(i as u64);
-            input.send(signal(i));
-        }
-        input.close();
-        while worker.step_or_park(Some(Duration::from_millis(5))) {}
-        (tradeflow_operators::testing::records(signals), tradeflow_operators::testing::records(events))
-    });
+    let model = HalfSize { cost: 0.4, worst: 0.5, delay: Duration::ZERO, calls: Arc::clone(&calls) };
+    let (signals, events) = review_five(model, 1);
     let outcomes: Vec<&str> = events.iter().map(|e| e.rule.as_str()).collect();
     // Reserving 0.5 a call: two fit in 1.0 whatever the real costs, a third does not.
     assert_eq!(outcomes, ["reduced", "reduced", "budget_exhausted", "budget_exhausted", "budget_exhausted"]);
     assert_eq!(calls.load(Ordering::SeqCst), 2, "no call is made once the budget is spent");
-    // What was spent when the third came depends on whether the first answers had settled
-    // their reservations (0.8) or not (1.0); either way it is within the budget.
+    // Decided once the first two had settled at their real cost.
     let detail = &events[2].detail;
-    assert!(
-        detail.contains("budget spent: $0.8000 of $1.0000") || detail.contains("budget spent: $1.0000 of $1.0000"),
-        "{detail}"
-    );
+    assert!(detail.contains("budget spent: $0.8000 of $1.0000 today, the call would reserve $0.5000"), "{detail}");
     let strengths: Vec<f64> = signals.iter().map(|s| s.strength).collect();
     assert_eq!(strengths, [0.45, 0.45, 0.9, 0.9, 0.9], "the rule-based signal stands once the budget is spent");
+}
+
+/// Calls cost 0.2 and reserve 0.5 under a budget of 1: with every earlier call answered the
+/// third fits (0.4 + 0.5) and the fourth does not (0.6 + 0.5); with the first two still in
+/// flight the third would not fit beside their reservations (1.0 + 0.5). However slowly the
+/// model answers, the decisions are those of the answered case.
+#[test]
+fn near_the_daily_limit_the_decisions_do_not_depend_on_how_fast_the_model_answers() {
+    let run = |delay_ms, max_in_flight| {
+        let model = HalfSize { cost: 0.2, worst: 0.5, delay: Duration::from_millis(delay_ms), calls: Arc::default() };
+        let (signals, events) = review_five(model, max_in_flight);
+        let strengths: Vec<f64> = signals.iter().map(|s| s.strength).collect();
+        (strengths, events.iter().map(outcome).collect::<Vec<_>>())
+    };
+    let (strengths, outcomes) = run(0, 1);
+    let rules: Vec<&str> = outcomes.iter().map(|o| o.split(':').next().unwrap()).collect();
+    assert_eq!(rules, ["reduced", "reduced", "reduced", "budget_exhausted", "budget_exhausted"]);
+    assert_eq!(strengths, [0.45, 0.45, 0.45, 0.9, 0.9]);
+    assert!(outcomes[3].contains("budget spent: $0.6000 of $1.0000"), "{}", outcomes[3]);
+    for (delay_ms, max_in_flight) in [(60, 4), (25, 2), (0, 4)] {
+        let slow = run(delay_ms, max_in_flight);
+        assert_eq!(slow, (strengths.clone(), outcomes.clone()), "answers after {delay_ms} ms, {max_in_flight} at once");
+    }
 }

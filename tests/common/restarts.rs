@@ -37,13 +37,13 @@ pub fn finished(run: &Path) -> bool {
     std::fs::read_to_string(run.join("run.json")).is_ok_and(|t| t.contains("\"finished\""))
 }
 
-/// A strategist review's detail without what the wall clock decides: the day's spending when
-/// the answer came (calls of one epoch answer in any order) and the latency.
+/// A strategist review's detail without what the wall clock decides: the call's latency.
 fn without_wall_clock(row: String) -> String {
-    let Some(from) = row.find(", spent $") else { return row };
-    match row[from..].find(" ms") {
-        Some(to) => format!("{}{}", &row[..from], &row[from + to + 3..]),
-        None => row,
+    match row.rfind("; ") {
+        Some(from) if row.ends_with(" ms") && row[from + 2..row.len() - 3].parse::<f64>().is_ok() => {
+            row[..from].to_owned()
+        }
+        _ => row,
     }
 }
 

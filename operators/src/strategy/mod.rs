@@ -1,6 +1,7 @@
 //! Strategies: the rules (pure functions in `rules.rs`), the per-symbol state they keep, and
 //! the operator that drives them.
 
+mod review;
 mod rules;
 pub mod strategist;
 

@@ -11,23 +11,21 @@
 //!
 //! In a snapshot at boundary `B` the budget is what every call before `B` really cost: planning
 //! waits at `B` until the calls in flight have answered (or timed out) and settled.
+//!
+//! The operator is in [`review`](super::review).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::vec::Map;
 
 use crate::batch::Resumable;
-use crate::call::{BoxFuture, Call, CallLimits, CallOut};
-use crate::event::{RiskEvent, RiskEventKind, SECOND, Signal, Symbol, Ts};
+use crate::call::BoxFuture;
+use crate::event::{SECOND, Signal, Symbol, Ts};
 use crate::risk::RiskParams;
 use crate::sentiment::ModelError;
-use crate::snapshot::{SnapshotPort, checkpoint};
-use crate::symbols::SymbolTable;
+
+pub use super::review::ReviewSignals;
 
 const DAY: Ts = 86_400 * SECOND;
 
@@ -208,186 +206,6 @@ pub fn prompt(signal: &Signal, ticker: &str, trigger: &Trigger) -> String {
          \"size_factor\" (0 to 1, the share of the proposed size to take) and \"reason\" (one sentence).",
         signal.price, signal.strength, signal.confidence, signal.reasons, signal.inputs
     )
-}
-
-/// Extension trait for the strategist review.
-pub trait ReviewSignals<'scope> {
-    /// Passes signals through, escalating those that matter to `model`; returns the signals
-    /// (approved, scaled or unchanged; vetoed ones dropped) and a risk event per escalation.
-    fn review(
-        self,
-        model: Arc<dyn StrategistModel>,
-        escalation: Escalation,
-        symbols: Arc<SymbolTable>,
-        account: String,
-        runtime: tokio::runtime::Handle,
-        limits: CallLimits,
-    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>)
-    where
-        Self: Sized,
-    {
-        self.review_saved(model, escalation, symbols, account, runtime, limits, None)
-    }
-
-    /// [`review`](Self::review), with the escalation's history and the day's spending in the
-    /// snapshots.
-    #[allow(clippy::too_many_arguments)]
-    fn review_saved(
-        self,
-        model: Arc<dyn StrategistModel>,
-        escalation: Escalation,
-        symbols: Arc<SymbolTable>,
-        account: String,
-        runtime: tokio::runtime::Handle,
-        limits: CallLimits,
-        snapshot: Option<SnapshotPort>,
-    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>);
-}
-
-#[derive(Clone)]
-enum Out {
-    Signal(Signal),
-    Event(RiskEvent),
-}
-
-impl Out {
-    fn key(&self) -> (Ts, u32, u8) {
-        match self {
-            Out::Event(e) => (e.ts, e.symbol.map_or(0, |s| s.0), 0),
-            Out::Signal(s) => (s.ts, s.symbol.0, 1),
-        }
-    }
-}
-
-impl<'scope> ReviewSignals<'scope> for StreamVec<'scope, u64, Signal> {
-    fn review_saved(
-        self,
-        model: Arc<dyn StrategistModel>,
-        mut escalation: Escalation,
-        symbols: Arc<SymbolTable>,
-        account: String,
-        runtime: tokio::runtime::Handle,
-        limits: CallLimits,
-        mut snapshot: Option<SnapshotPort>,
-    ) -> (StreamVec<'scope, u64, Signal>, StreamVec<'scope, u64, RiskEvent>) {
-        if let Some(saved) = snapshot.as_ref().and_then(SnapshotPort::restore_or_panic) {
-            escalation.resume(saved);
-        }
-        let state = Arc::new(Mutex::new(escalation));
-        let saved = Arc::clone(&state);
-        // Saved once every call before the boundary has settled; planning waits until then.
-        let progress = move |upto: Option<u64>| {
-            let Some(port) = snapshot.as_ref() else { return true };
-            if upto.is_some_and(|upto| port.due(upto).is_none()) {
-                return true;
-            }
-            let escalation = saved.lock().unwrap_or_else(|p| p.into_inner());
-            if escalation.budget.unsettled > 0 {
-                return false;
-            }
-            checkpoint(&mut snapshot, upto, || escalation.state());
-            true
-        };
-        let reviewed = self.call_out_with(
-            "Strategist",
-            Exchange::new(|_: &Signal| 0),
-            runtime,
-            limits,
-            move |_epoch, mut signals: Vec<Signal>| {
-                signals.sort_by_key(|s| (s.ts, s.symbol));
-                let mut calls = Vec::new();
-                let mut passed = Vec::new();
-                let mut state_now = state.lock().unwrap_or_else(|p| p.into_inner());
-                for signal in signals {
-                    let Some(trigger) = state_now.observe(&signal) else {
-                        passed.push(Out::Signal(signal));
-                        continue;
-                    };
-                    let ticker = symbols.name(signal.symbol).to_owned();
-                    let question = prompt(&signal, &ticker, &trigger);
-                    let reserve = model.worst_case_cost(&question);
-                    let event = |rule: &str, detail: String| RiskEvent {
-                        ts: signal.ts,
-                        account: account.clone(),
-                        kind: RiskEventKind::Strategist,
-                        rule: rule.to_owned(),
-                        symbol: Some(signal.symbol),
-                        detail,
-                    };
-                    let daily = state_now.rules.daily_budget_usd;
-                    if let Err(spent) = state_now.budget().reserve(signal.ts, reserve) {
-                        let detail = format!(
-                            "{trigger}; budget spent: ${spent:.4} of ${daily:.4} today, the call would reserve \
-                             ${reserve:.4}; the rule-based signal stands"
-                        );
-                        passed.push(Out::Event(event("budget_exhausted", detail)));
-                        passed.push(Out::Signal(signal));
-                        continue;
-                    }
-                    let failed = event("failed", String::new());
-                    let call = model.review(question);
-                    let state = Arc::clone(&state);
-                    let started = Instant::now();
-                    let timed_out = {
-                        let (signal, state, mut event) = (signal.clone(), Arc::clone(&state), failed.clone());
-                        let trigger = trigger.to_string();
-                        move || {
-                            state.lock().unwrap_or_else(|p| p.into_inner()).budget().settle(signal.ts, reserve, 0.0);
-                            event.detail = format!("{trigger}; no answer in time; the rule-based signal stands");
-                            vec![Out::Event(event), Out::Signal(signal)]
-                        }
-                    };
-                    let future = Box::pin(async move {
-                        let answer = call.await;
-                        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-                        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-                        let cost = answer.as_ref().map_or(0.0, |r| r.cost_usd);
-                        state.budget().settle(signal.ts, reserve, cost);
-                        let spent = state.budget().spent_usd;
-                        drop(state);
-                        match answer {
-                            Err(e) => {
-                                let mut ev = failed;
-                                ev.detail = format!("{trigger}; {e}; the rule-based signal stands");
-                                vec![Out::Event(ev), Out::Signal(signal)]
-                            }
-                            Ok(r) => {
-                                let factor = r.verdict.size_factor.clamp(0.0, 1.0);
-                                let outcome = match (r.verdict.approve, factor) {
-                                    (false, _) => "vetoed",
-                                    (true, f) if f < 1.0 => "reduced",
-                                    _ => "approved",
-                                };
-                                let mut ev = failed;
-                                ev.rule = outcome.to_owned();
-                                ev.detail = format!(
-                                    "{trigger}; {} says {outcome} x{factor:.2}: {}; cost ${:.6}, spent ${spent:.4} \
-                                     today; {latency_ms:.0} ms",
-                                    r.model, r.verdict.reason, r.cost_usd
-                                );
-                                let mut out = vec![Out::Event(ev)];
-                                if r.verdict.approve {
-                                    let mut signal = signal;
-                                    signal.strength *= factor;
-                                    signal.reasons = format!("{}; strategist {outcome} x{factor:.2}", signal.reasons);
-                                    out.push(Out::Signal(signal));
-                                }
-                                out
-                            }
-                        }
-                    });
-                    calls.push(Call::Pending { future, on_timeout: Box::new(timed_out) });
-                }
-                calls.push(Call::Ready(passed));
-                calls
-            },
-            |a: &Out, b: &Out| a.key().cmp(&b.key()),
-            progress,
-        );
-        let events = reviewed.clone().flat_map(|o| if let Out::Event(e) = o { Some(e) } else { None });
-        let signals = reviewed.flat_map(|o| if let Out::Signal(s) = o { Some(s) } else { None });
-        (signals, events)
-    }
 }
 
 #[cfg(test)]
