@@ -100,7 +100,18 @@ fn every_row_reaches_a_real_ilp_server_over_http_and_tcp() {
             ("positions", "symbol", "qty"),
         ] {
             let metric = format!("{prefix}{stream}_{column}");
-            assert_same(&series(&vm, &metric, key), &expected(run, stream, key, column), &metric);
+            let want = expected(run, stream, key, column);
+            // The server indexes a new series a moment after it is flushed: asked at once, it
+            // may not list it yet.
+            let mut got = series(&vm, &metric, key);
+            for _ in 0..40 {
+                if got.len() >= want.len() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                got = series(&vm, &metric, key);
+            }
+            assert_same(&got, &want, &metric);
         }
         // Fills: several may share a symbol and millisecond, so compare them sorted.
         let mut got: Vec<(String, i64, f64)> = vm
