@@ -11,67 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::restarts::{assert_same_output, finished};
+use common::restarts::{DURATION_S, KERNELS, SNAPSHOTS, START_EPOCH, TRADING, assert_same_output, finished, simulator};
 use common::{FAST_ENSEMBLE, write_config};
 
-/// The simulated session: its first epoch (1 s epochs) and its length.
-const START_EPOCH: u64 = 1_704_205_800;
-const DURATION_S: u64 = 5400;
-
-/// The demo's graph, `duration_s` long, with control commands, limit orders and two batched
-/// kernels (their CPU twins); with snapshots every 30 s of event time when `snapshots`.
+/// The demo's graph, `duration_s` long, with every batched kernel (their CPU twins), control
+/// commands and limit orders; with snapshots every 30 s of event time when `snapshots`.
 fn config(snapshots: bool, duration_s: u64) -> String {
-    let text = format!(
-        r#"[job]
-name = "cluster-snapshots"
-epoch_ms = 1000
-read_ahead_s = 10
-
-[source]
-kind = "simulator"
-seed = 11
-symbols = 24
-start = "2024-01-02T14:30:00Z"
-duration_s = {duration_s}
-ticks_per_second = 3.0
-news_per_hour = 120
-jump_pct = 2.0
-{FAST_ENSEMBLE}
-[risk]
-account = "paper"
-initial_cash = 1000000
-sizing = "fixed"
-position_pct = 0.02
-entry_threshold = 0.2
-exit_threshold = 0.05
-entry_order = "limit"
-limit_ttl_s = 30
-
-[[control]]
-ts = "2024-01-02T15:00:00Z"
-command = "halt"
-
-[[control]]
-ts = "2024-01-02T15:10:00Z"
-command = "resume"
-
-[kernels]
-gpu = "off"
-
-[kernels.garch]
-window = 60
-min_returns = 20
-refit_every = 10
-
-[kernels.var]
-every_s = 300
-window = 30
-min_observations = 10
-horizon_bars = 30
-paths = 2000
-"#
-    );
-    if snapshots { text + "\n[snapshots]\nevery_s = 30\n" } else { text }
+    let job = "[job]\nname = \"cluster-snapshots\"\nepoch_ms = 1000\nread_ahead_s = 10\n";
+    let simulator = simulator(24, duration_s);
+    let text = format!("{job}{simulator}{FAST_ENSEMBLE}{KERNELS}{TRADING}");
+    if snapshots { text + SNAPSHOTS } else { text }
 }
 
 /// The two processes of one cluster run, each with its own output folder.

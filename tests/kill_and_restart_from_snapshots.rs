@@ -10,77 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::restarts::{assert_same_output, finished, newest_snapshot};
+use common::restarts::{
+    DURATION_S, KERNELS, SNAPSHOTS, START_EPOCH, TRADING, assert_same_output, finished, newest_snapshot, simulator,
+};
 use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
-
-/// The simulated session: its first epoch (1 s epochs) and its length.
-const START_EPOCH: u64 = 1_704_205_800;
-const DURATION_S: u64 = 5400;
-
-/// A snapshot every 30 s of event time.
-const SNAPSHOTS: &str = "\n[snapshots]\nevery_s = 30\n";
-
-/// The simulated session.
-fn simulator(symbols: usize, duration_s: u64) -> String {
-    format!(
-        r#"
-[source]
-kind = "simulator"
-seed = 7
-symbols = {symbols}
-start = "2024-01-02T14:30:00Z"
-duration_s = {duration_s}
-ticks_per_second = 3.0
-news_per_hour = 120
-jump_pct = 2.0
-"#
-    )
-}
-
-/// A busier strategy than the default, and control commands from the config.
-const TRADING: &str = r#"
-[risk]
-account = "paper"
-initial_cash = 1000000
-sizing = "fixed"
-position_pct = 0.02
-entry_threshold = 0.2
-exit_threshold = 0.05
-entry_order = "limit"
-limit_ttl_s = 30
-
-[[control]]
-ts = "2024-01-02T15:00:00Z"
-command = "halt"
-
-[[control]]
-ts = "2024-01-02T15:10:00Z"
-command = "resume"
-"#;
-
-/// Every batched kernel (their CPU twins), with short histories so that all of them produce
-/// values within the session.
-const KERNELS: &str = r#"
-[kernels]
-gpu = "off"
-
-[kernels.garch]
-window = 60
-min_returns = 20
-refit_every = 10
-
-[kernels.indicators]
-history = 60
-
-[kernels.cup_handle]
-
-[kernels.var]
-every_s = 300
-window = 30
-min_observations = 10
-horizon_bars = 30
-paths = 2000
-"#;
 
 /// The demo's graph, shorter, with [`KERNELS`], [`TRADING`], and (when `snapshots`)
 /// [`SNAPSHOTS`].

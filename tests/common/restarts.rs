@@ -1,10 +1,79 @@
-//! What the kill-and-restart tests share: the streams compared, where a run's snapshots are,
-//! and the comparison with an uninterrupted run.
+//! What the kill-and-restart tests share: the session and the job's sections, the streams
+//! compared, where a run's snapshots are, and the comparison with an uninterrupted run.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use super::Table;
+
+/// The simulated session: its first epoch (1 s epochs) and its length.
+pub const START_EPOCH: u64 = 1_704_205_800;
+pub const DURATION_S: u64 = 5400;
+
+/// A snapshot every 30 s of event time.
+pub const SNAPSHOTS: &str = "\n[snapshots]\nevery_s = 30\n";
+
+/// The simulated session.
+pub fn simulator(symbols: usize, duration_s: u64) -> String {
+    format!(
+        r#"
+[source]
+kind = "simulator"
+seed = 7
+symbols = {symbols}
+start = "2024-01-02T14:30:00Z"
+duration_s = {duration_s}
+ticks_per_second = 3.0
+news_per_hour = 120
+jump_pct = 2.0
+"#
+    )
+}
+
+/// A busier strategy than the default, and control commands from the config.
+pub const TRADING: &str = r#"
+[risk]
+account = "paper"
+initial_cash = 1000000
+sizing = "fixed"
+position_pct = 0.02
+entry_threshold = 0.2
+exit_threshold = 0.05
+entry_order = "limit"
+limit_ttl_s = 30
+
+[[control]]
+ts = "2024-01-02T15:00:00Z"
+command = "halt"
+
+[[control]]
+ts = "2024-01-02T15:10:00Z"
+command = "resume"
+"#;
+
+/// Every batched kernel (their CPU twins), with short histories so that all of them produce
+/// values within the session.
+pub const KERNELS: &str = r#"
+[kernels]
+gpu = "off"
+
+[kernels.garch]
+window = 60
+min_returns = 20
+refit_every = 10
+
+[kernels.indicators]
+history = 60
+
+[kernels.cup_handle]
+
+[kernels.var]
+every_s = 300
+window = 30
+min_observations = 10
+horizon_bars = 30
+paths = 2000
+"#;
 
 /// Every stream the job writes, with the columns measured on the wall clock (which no two
 /// runs share).
