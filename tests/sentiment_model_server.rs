@@ -207,11 +207,13 @@ fn the_strategist_reviews_a_session_within_its_daily_budget() {
     let _serial = common::llama::serial();
     let server = LlamaServer::start();
     let dir = tempfile::tempdir().unwrap();
-    // The lexicon scores the news; the local model is the strategist, priced so that half a
-    // cent buys a few verdicts.
+    // The lexicon scores the news; the local model is the strategist, priced so that a fifth of
+    // a cent buys one or two verdicts: each reserves about $0.0015 (its worst case) and costs
+    // about $0.0005, and a call waits for the real cost of those before it when its worst case
+    // would not fit beside theirs.
     let (out, _) = run_demo(&server, dir.path(), |demo| {
         demo.replacen("concurrency = 4", "concurrency = 4\nprice_input_per_mtok = 1.0\nprice_output_per_mtok = 2.0", 1)
-            + "\n[sentiment.strategist]\nbackend = \"local\"\nposition_pct = 0.5\ndaily_budget_usd = 0.005\n"
+            + "\n[sentiment.strategist]\nbackend = \"local\"\nposition_pct = 0.5\ndaily_budget_usd = 0.002\n"
     });
     let events = common::Table::read(&out, "risk_events");
     let reviews: Vec<(String, String)> = events
@@ -227,7 +229,7 @@ fn the_strategist_reviews_a_session_within_its_daily_budget() {
     assert!(answered >= 1 && refused >= 1, "verdicts until the budget ran out, then refusals: {reviews:#?}");
     for (rule, detail) in &reviews {
         if rule == "budget_exhausted" {
-            assert!(detail.contains("of $0.0050 today") && detail.contains("the rule-based signal stands"), "{detail}");
+            assert!(detail.contains("of $0.0020 today") && detail.contains("the rule-based signal stands"), "{detail}");
         }
     }
 }
