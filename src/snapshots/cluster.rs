@@ -46,8 +46,9 @@ pub struct Link {
     complete: Mutex<Vec<u64>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing holding these locks can panic half-way.
+/// Locks one of the snapshot stores' mutexes. Nothing holding them can panic half-way, so a
+/// lock poisoned by a panic elsewhere still holds consistent bookkeeping.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use tradeflow_operators::snapshot::{Assigned, Completed, Decision, Report, SnapshotStore, Targets};
 
-use cluster::Link;
+use cluster::{Link, lock};
 
 /// `[snapshots]`: where and how often the job saves its state.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -234,17 +234,17 @@ impl FileSnapshots {
     /// process has its part), until [`close_completions`](Self::close_completions).
     pub fn completions(&self) -> std::sync::mpsc::Receiver<u64> {
         let (sender, receiver) = std::sync::mpsc::channel();
-        *self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender);
+        *lock(&self.completions) = Some(sender);
         receiver
     }
 
     /// No more completions are told.
     pub fn close_completions(&self) {
-        self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        lock(&self.completions).take();
     }
 
     fn completed(&self, boundary: u64) {
-        if let Some(sender) = self.completions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+        if let Some(sender) = lock(&self.completions).as_ref() {
             let _ = sender.send(boundary);
         }
     }
@@ -323,7 +323,7 @@ impl SnapshotStore for FileSnapshots {
             // the boundary up and removed its folder meanwhile: nothing is lost then.)
             if self.targets().target() == Some(boundary) {
                 tracing::error!(boundary, worker, name, "writing snapshot state: {e}");
-                self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(boundary);
+                lock(&self.failed).insert(boundary);
             }
         }
         let completed = self.targets().saved(boundary, worker, name);
@@ -343,7 +343,7 @@ impl SnapshotStore for FileSnapshots {
 impl FileSnapshots {
     fn targets(&self) -> std::sync::MutexGuard<'_, Targets> {
         // The bookkeeping stays consistent across a panic elsewhere: nothing in it can panic.
-        self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.targets)
     }
 
     /// Writes the finished participants' states, the manifest, and renames the folder. Only
@@ -351,7 +351,7 @@ impl FileSnapshots {
     /// another folder, so no lock is held.
     fn complete(&self, completed: Completed) {
         let Completed { boundary, finished } = completed;
-        if self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&boundary) {
+        if lock(&self.failed).remove(&boundary) {
             tracing::error!(boundary, "snapshot abandoned: a state could not be written");
             let _ = std::fs::remove_dir_all(self.dir.join(partial_name(boundary)));
             return;
@@ -420,7 +420,7 @@ impl FileSnapshots {
             }
             Decision::Abandon(boundary) => {
                 self.targets().abandon(boundary);
-                self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&boundary);
+                lock(&self.failed).remove(&boundary);
                 for folder in [partial_name(boundary), complete_name(boundary)] {
                     let _ = std::fs::remove_dir_all(self.dir.join(folder));
                 }

@@ -189,25 +189,30 @@ impl Ask {
     }
 }
 
+/// Asks the model about an ask whose worst case is reserved, and settles the reservation at
+/// the real cost.
+async fn put(review: &Review, ask: Ask) -> Vec<Out> {
+    let started = Instant::now();
+    let answer = review.model.review(ask.question.clone()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    review.settle(ask.signal.ts, ask.reserve, answer.as_ref().map_or(0.0, |r| r.cost_usd));
+    ask.answered(answer, latency_ms)
+}
+
+/// No answer in time: the reservation is released and the rule-based signal stands.
+fn give_up(review: &Review, ask: Ask) -> Vec<Out> {
+    review.settle(ask.signal.ts, ask.reserve, 0.0);
+    ask.timed_out()
+}
+
 /// The call of an ask whose worst case is reserved, under the operator's timeout.
 fn call(review: &Arc<Review>, ask: Ask) -> Call<Out> {
-    let (ts, reserve) = (ask.signal.ts, ask.reserve);
-    let answer = review.model.review(ask.question.clone());
     let on_timeout = {
         let (review, ask) = (Arc::clone(review), ask.clone());
-        move || {
-            review.settle(ts, reserve, 0.0);
-            ask.timed_out()
-        }
+        move || give_up(&review, ask)
     };
     let review = Arc::clone(review);
-    let started = Instant::now();
-    let future = Box::pin(async move {
-        let answer = answer.await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        review.settle(ts, reserve, answer.as_ref().map_or(0.0, |r| r.cost_usd));
-        ask.answered(answer, latency_ms)
-    });
+    let future = Box::pin(async move { put(&review, ask).await });
     Call::Pending { future, on_timeout: Box::new(on_timeout) }
 }
 
@@ -226,27 +231,18 @@ fn decide_when_settled(review: &Arc<Review>, waiting: Vec<(Signal, Option<Trigge
                 continue;
             };
             let ask = review.ask(signal, trigger);
-            let (ts, reserve) = (ask.signal.ts, ask.reserve);
             let fits = {
                 let mut escalation = review.escalation();
                 let daily = escalation.budget().daily_usd;
-                escalation.budget().reserve(ts, reserve).map_err(|spent| (spent, daily))
+                escalation.budget().reserve(ask.signal.ts, ask.reserve).map_err(|spent| (spent, daily))
             };
             if let Err((spent, daily)) = fits {
                 out.extend(ask.exhausted(spent, daily));
                 continue;
             }
-            let started = Instant::now();
-            match tokio::time::timeout(timeout, review.model.review(ask.question.clone())).await {
-                Ok(answer) => {
-                    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-                    review.settle(ts, reserve, answer.as_ref().map_or(0.0, |r| r.cost_usd));
-                    out.extend(ask.answered(answer, latency_ms));
-                }
-                Err(_) => {
-                    review.settle(ts, reserve, 0.0);
-                    out.extend(ask.timed_out());
-                }
+            match tokio::time::timeout(timeout, put(&review, ask.clone())).await {
+                Ok(answered) => out.extend(answered),
+                Err(_) => out.extend(give_up(&review, ask)),
             }
         }
         review.deferred.store(false, Ordering::Release);
