@@ -20,6 +20,7 @@ use tradeflow_operators::source::{
 };
 use tradeflow_operators::{Control, News, Order, Pnl, Position, RiskEvent, SymbolTable, Tick};
 
+use crate::cluster;
 use crate::config::{JobPlan, SourceSection};
 use crate::config::{KafkaOutputConfig, KafkaSourceConfig};
 use crate::connectors::arrow_rows::{ArrowRecord, RowContext};
@@ -67,6 +68,8 @@ pub struct RunOptions {
     pub processes: usize,
     pub process: usize,
     pub hostfile: Option<PathBuf>,
+    /// Cluster mode: how long to wait for every process to connect (None: for ever).
+    pub join_timeout: Option<Duration>,
     /// Output folder (overrides `output.dir`).
     pub output: Option<PathBuf>,
     /// Show a progress line on stderr (only when it is a terminal).
@@ -930,11 +933,21 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     };
     let failed = Arc::new(AtomicBool::new(false));
     let (in_cluster, failed_run) = (opts.processes > 1, output_dir.join(MANIFEST));
+    let formed =
+        opts.join_timeout.map(|within| cluster::end_unless_the_cluster_forms(&config, within, failed_run.clone()));
     let guards = timely::execute(config, move |worker| {
         let (shared, index) = (&setup.shared, worker.index());
         // A worker that panics (a snapshot it cannot restore) fails the job with the reason;
         // the others stop rather than wait for its progress forever.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build_and_run(worker, &setup, &failed)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if in_cluster {
+                cluster::hear_from_every_worker(worker);
+            }
+            if let Some(formed) = &formed {
+                let _ = formed.send(());
+            }
+            build_and_run(worker, &setup, &failed)
+        }));
         if let Err(panic) = ran {
             failed.store(true, Ordering::Relaxed);
             let reason = panic

@@ -1,6 +1,7 @@
 //! tradeflow, the application: the CLI's commands, job configs, connectors (simulator, files,
 //! Parquet), and the job runner that attaches them to the trading graph.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod connectors;

@@ -45,6 +45,9 @@ enum Command {
         /// Cluster mode: a file with one host:port per line, one per process.
         #[arg(short = 'h', long)]
         hostfile: Option<PathBuf>,
+        /// Cluster mode: seconds to wait for every process to connect before giving up (0: for ever).
+        #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+        join_timeout_s: u64,
         /// The run's output folder (default: output.dir).
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -495,7 +498,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config, workers, processes, process, hostfile, output, quiet, metrics_listen, help: _ } => {
+        Command::Run {
+            config,
+            workers,
+            processes,
+            process,
+            hostfile,
+            join_timeout_s,
+            output,
+            quiet,
+            metrics_listen,
+            help: _,
+        } => {
             let plan = match load(&config) {
                 Ok(plan) => plan,
                 Err(e) => {
@@ -503,8 +517,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts =
-                RunOptions { workers, processes, process, hostfile, output, progress: !quiet, ..RunOptions::default() };
+            let join_timeout = (join_timeout_s > 0).then(|| std::time::Duration::from_secs(join_timeout_s));
+            let opts = RunOptions {
+                workers,
+                processes,
+                process,
+                hostfile,
+                join_timeout,
+                output,
+                progress: !quiet,
+                ..RunOptions::default()
+            };
             let stats = Arc::new(JobStats::default());
             // SIGINT or SIGTERM: stop gracefully (sources stop, the graph drains, sinks flush,
             // offsets commit); a second one ends the process at once.

@@ -8,11 +8,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cluster::Cluster;
 use common::restarts::{DURATION_S, KERNELS, SNAPSHOTS, START_EPOCH, TRADING, assert_same_output, finished, simulator};
 use common::{FAST_ENSEMBLE, write_config};
+
+/// How long a whole run of the cluster may take (about 5 s here).
+const RUN_WITHIN: Duration = Duration::from_secs(180);
 
 /// The demo's graph, `duration_s` long, with every batched kernel (their CPU twins), control
 /// commands and limit orders; with snapshots every 30 s of event time when `snapshots`.
@@ -21,44 +24,6 @@ fn config(snapshots: bool, duration_s: u64) -> String {
     let simulator = simulator(24, duration_s);
     let text = format!("{job}{simulator}{FAST_ENSEMBLE}{KERNELS}{TRADING}");
     if snapshots { text + SNAPSHOTS } else { text }
-}
-
-/// The two processes of one cluster run, each with its own output folder.
-struct Cluster {
-    children: Vec<Child>,
-}
-
-impl Cluster {
-    /// Starts both processes (one worker each) on fresh ports: a killed run's ports may not
-    /// be free again at once.
-    fn start(config: &Path, outs: &[PathBuf; 2], scratch: &Path) -> Cluster {
-        let ports = common::ports::free_ports(2);
-        let hosts = write_config(scratch, "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]));
-        let children = (0..2)
-            .map(|p| {
-                Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-                    .args(["run", config.to_str().unwrap(), "--quiet", "-w", "1", "-n", "2"])
-                    .args(["-p", &p.to_string(), "-h", hosts.to_str().unwrap(), "-o", outs[p].to_str().unwrap()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("tradeflow starts")
-            })
-            .collect();
-        Cluster { children }
-    }
-
-    /// Waits for both processes; panics with their errors unless both succeed.
-    fn finish(self) {
-        for child in self.children {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.children.iter_mut().all(|c| c.try_wait().unwrap().is_none())
-    }
 }
 
 /// The newest boundary both processes have a complete snapshot of (a process may be one
@@ -91,33 +56,25 @@ fn kill_and_restart(
 ) -> Vec<Option<u64>> {
     let mut resumed_from = Vec::new();
     for (kill, &(fraction, after_ms, victim)) in kills.iter().enumerate() {
-        let mut cluster = Cluster::start(saved, resumed, scratch);
+        let mut cluster = Cluster::start(saved, 1, resumed, scratch);
         let kill_at = START_EPOCH + (DURATION_S as f64 * fraction) as u64;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + RUN_WITHIN;
         while newest_common(resumed).is_none_or(|b| b < kill_at) && cluster.running() {
-            assert!(Instant::now() < deadline, "no snapshot reached epoch {kill_at} within 120 s");
+            assert!(Instant::now() < deadline, "no snapshot reached epoch {kill_at} within {RUN_WITHIN:?}");
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(after_ms));
         if !cluster.running() {
-            cluster.finish();
+            cluster.finish_within(RUN_WITHIN);
             panic!("the job ended before the kill at {fraction} of the session");
         }
-        cluster.children[victim].kill().unwrap();
+        cluster.kill(victim);
         // The survivor loses its peer and must stop by itself, not hang.
-        let survivor = &mut cluster.children[1 - victim];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = survivor.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "process {} still ran 30 s after its peer was killed", 1 - victim);
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(!status.success(), "process {} finished without its peer", 1 - victim);
-        for child in &mut cluster.children {
-            let _ = child.wait();
-        }
+        let survivor = 1 - victim;
+        let status = cluster.wait_for(survivor, Duration::from_secs(30));
+        let status = status.unwrap_or_else(|| panic!("process {survivor} still ran 30 s after its peer was killed"));
+        assert!(!status.success(), "process {survivor} finished without its peer");
+        cluster.end_within(Duration::from_secs(10));
         if kill == 1 {
             // As if the victim had died before it sealed the newest boundary, which the other
             // had sealed: both must go back to the boundary before, which both have.
@@ -127,7 +84,7 @@ fn kill_and_restart(
         resumed_from.push(newest_common(resumed));
         assert!(!finished(&resumed[0]) && !finished(&resumed[1]));
     }
-    Cluster::start(saved, resumed, scratch).finish();
+    Cluster::start(saved, 1, resumed, scratch).finish_within(RUN_WITHIN);
     resumed_from
 }
 
@@ -138,7 +95,7 @@ fn a_cluster_killed_at_random_points_and_restarted_writes_what_an_uninterrupted_
     let saved = write_config(dir.path(), "saved.toml", &config(true, DURATION_S));
     let reference = [dir.path().join("reference0"), dir.path().join("reference1")];
     let resumed = [dir.path().join("resumed0"), dir.path().join("resumed1")];
-    Cluster::start(&plain, &reference, dir.path()).finish();
+    Cluster::start(&plain, 1, &reference, dir.path()).finish_within(RUN_WITHIN);
 
     let kills = [(0.15, 3, 1), (0.35, 17, 0), (0.55, 0, 1), (0.75, 29, 0)];
     let resumed_from = kill_and_restart(&saved, &resumed, dir.path(), &kills);
@@ -158,23 +115,17 @@ fn a_state_one_process_cannot_read_ends_both_and_one_process_alone_refuses_the_s
     let dir = tempfile::tempdir().unwrap();
     let saved = write_config(dir.path(), "saved.toml", &config(true, 600));
     let outs = [dir.path().join("p0"), dir.path().join("p1")];
-    Cluster::start(&saved, &outs, dir.path()).finish();
+    Cluster::start(&saved, 1, &outs, dir.path()).finish_within(RUN_WITHIN);
 
     // The second process cannot read a state: it fails with the reason, and the first stops
     // too; neither waits for the other forever.
     let boundary = newest_common(&outs).unwrap();
     let state = outs[1].join(format!("snapshots/snapshot-{boundary:020}/w1-source_ticks.bin"));
     std::fs::write(&state, b"not a state").unwrap();
-    let mut cluster = Cluster::start(&saved, &outs, dir.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while cluster.children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
-        assert!(Instant::now() < deadline, "the cluster still ran 60 s after a process failed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let runs: Vec<_> = cluster.children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
-    assert!(runs.iter().all(|r| !r.status.success()));
-    let stderr = String::from_utf8_lossy(&runs[1].stderr);
-    assert!(stderr.contains("worker 1 failed: snapshot state of `source_ticks` on worker 1"), "{stderr}");
+    let runs = Cluster::start(&saved, 1, &outs, dir.path()).end_within(Duration::from_secs(60));
+    assert!(runs.iter().all(|(status, _)| !status.success()));
+    let printed = &runs[1].1;
+    assert!(printed.contains("worker 1 failed: snapshot state of `source_ticks` on worker 1"), "{printed}");
     let manifest = std::fs::read_to_string(outs[1].join("run.json")).unwrap();
     assert!(manifest.contains("\"failed\"") && manifest.contains("source_ticks"), "{manifest}");
 

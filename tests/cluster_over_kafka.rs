@@ -5,8 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::cluster::Cluster;
 use common::{Table, Tansu, kafka_job, run_job, simulator_names, write_config};
 
 const SIMULATOR: &str = "[job]\nname = \"sim\"\n[source]\nkind = \"simulator\"\nseed = 9\nsymbols = 8\nduration_s = 1800\nticks_per_second = 2.0\nnews_per_hour = 120\njump_pct = 3.0\n";
@@ -25,24 +26,8 @@ fn two_processes_of_two_workers_trade_like_one_worker() {
     run_job(&single, &one, &["-w", "1"]);
 
     let cluster = write_config(dir.path(), "cluster.toml", &kafka_job("cluster", 1, b, "cluster", &names, ""));
-    let ports = common::ports::free_ports(2);
-    let hosts = write_config(dir.path(), "hosts", &format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]));
     let outs = [dir.path().join("p0"), dir.path().join("p1")];
-    let children: Vec<_> = (0..2)
-        .map(|p| {
-            Command::new(env!("CARGO_BIN_EXE_tradeflow"))
-                .args(["run", cluster.to_str().unwrap(), "--quiet", "-w", "2", "-n", "2"])
-                .args(["-p", &p.to_string(), "-h", hosts.to_str().unwrap(), "-o", outs[p].to_str().unwrap()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("tradeflow starts")
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().expect("tradeflow runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    Cluster::start(&cluster, 2, &outs, dir.path()).finish_within(Duration::from_secs(300));
     let parts: Vec<&Path> = outs.iter().map(|p| p.as_path()).collect();
     for stream in ["ticks", "orders", "fills", "positions"] {
         let a = Table::read(&one, stream).sorted_rows(&[]);

@@ -92,4 +92,11 @@ echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests (unit, property, doc, end-to-end)"
-cargo test --workspace --locked
+# The whole run takes about 10 minutes here. A test that hangs fails the run at this bound, not
+# at CI's own; libtest's "has been running for over 60 seconds" line names it.
+status=0
+timeout --kill-after=30s 45m cargo test --workspace --locked || status=$?
+if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+  echo "error: the tests did not finish within 45 minutes: a test hangs (see the last test named as running above)" >&2
+fi
+exit "$status"

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod llama;
 pub mod ports;
 pub mod questdb;
@@ -11,7 +12,8 @@ pub mod server;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampNanosecondType, UInt64Type};
@@ -22,6 +24,43 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 /// Runs `tradeflow ARGS...` and returns its output (not checking the status).
 pub fn tradeflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tradeflow")).args(args).output().expect("the tradeflow binary runs")
+}
+
+/// Runs `tradeflow ARGS...` and returns its output (not checking the status); panics, after
+/// killing it, if it still runs after `within`.
+pub fn tradeflow_within(args: &[&str], within: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tradeflow binary runs");
+    // Read as it prints, so that a full pipe never stalls it.
+    let stdout = drain(child.stdout.take().expect("stdout is piped"));
+    let stderr = drain(child.stderr.take().expect("stderr is piped"));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!("tradeflow {args:?} still ran after {within:?}: {}", String::from_utf8_lossy(&stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
+}
+
+/// Everything `pipe` gives until it closes, read on a thread of its own.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = pipe.read_to_end(&mut text);
+        text
+    })
 }
 
 /// Runs `tradeflow ARGS...`, insists that it succeeds, and returns what it printed.
