@@ -3,7 +3,7 @@
 //! - Its ports lie below the kernel's ephemeral range, which `free_ports`, the other tests'
 //!   servers and every outgoing connection draw from, and this binary never hands one out
 //!   twice: a port taken between the check and the bind would leave a process connecting to a
-//!   stranger.
+//!   stranger (which is how two clusters started at once by two tests once hung CI).
 //! - What the processes print goes to files, not pipes: a full pipe would stall one process,
 //!   and the others would wait for it.
 //! - Every wait is bounded; a process still running at a deadline is killed, and the panic
@@ -15,8 +15,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Below the default ephemeral range (32768 to 60999).
-const CLUSTER_PORTS: std::ops::Range<usize> = 20_000..32_000;
+/// Ports below the kernel's ephemeral range (by default 32768 to 60999), or 20000 to 32000
+/// where that range starts too low to leave room.
+fn cluster_port_range() -> std::ops::Range<usize> {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start >= 12_000 { 10_000..ephemeral_start.min(32_000) } else { 20_000..32_000 }
+}
 
 /// How long a process waits for the others to connect (`--join-timeout-s`).
 const JOIN_TIMEOUT_S: &str = "30";
@@ -26,13 +33,13 @@ const JOIN_TIMEOUT_S: &str = "30";
 /// binary left behind is unlikely to hold one.
 pub fn cluster_ports(count: usize) -> Vec<u16> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let span = CLUSTER_PORTS.len();
+    let range = cluster_port_range();
     let base = std::process::id() as usize * 7919;
     let mut ports = Vec::new();
     while ports.len() < count {
         let next = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(next < span, "no free port left for a cluster in {CLUSTER_PORTS:?}");
-        let port = u16::try_from(CLUSTER_PORTS.start + (base + next) % span).expect("the range lies below 65536");
+        assert!(next < range.len(), "no free port left for a cluster in {range:?}");
+        let port = u16::try_from(range.start + (base + next) % range.len()).expect("the range lies below 65536");
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             ports.push(port);
         }
