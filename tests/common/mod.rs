@@ -21,9 +21,13 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+/// How long any one run of the binary in a test may take: far longer than any does, so that
+/// a hang fails its own test, with what it printed, rather than the whole test run.
+const RUN_BOUND: Duration = Duration::from_secs(600);
+
 /// Runs `tradeflow ARGS...` and returns its output (not checking the status).
 pub fn tradeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradeflow")).args(args).output().expect("the tradeflow binary runs")
+    tradeflow_within(args, RUN_BOUND)
 }
 
 /// Runs `tradeflow ARGS...` and returns its output (not checking the status); panics, after
@@ -31,6 +35,7 @@ pub fn tradeflow(args: &[&str]) -> Output {
 pub fn tradeflow_within(args: &[&str], within: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tradeflow"))
         .args(args)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
