@@ -32,8 +32,7 @@ pub fn end_unless_the_cluster_forms(config: &timely::Config, within: Duration, r
              (is each one started, with the same host file, and is each address free?)",
             within.as_secs_f64()
         );
-        let failed = serde_json::json!({ "state": "failed", "errors": [error] });
-        let _ = std::fs::write(&run_file, format!("{failed:#}\n"));
+        crate::job::mark_failed(&run_file, std::slice::from_ref(&error));
         eprintln!("error: {error}");
         std::process::exit(1);
     });

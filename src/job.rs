@@ -159,6 +159,13 @@ fn prepare_output(dir: &Path, snapshots: Option<&Path>, resuming: bool) -> anyho
         .with_context(|| format!("writing {}", dir.join(MANIFEST).display()))
 }
 
+/// Writes `run` (a run's `run.json`) as failed, with the reasons: the folder must not read as
+/// "running", as a killed run's does. Best effort: the caller reports the errors anyway.
+pub(crate) fn mark_failed(run: &Path, errors: &[String]) {
+    let failed = serde_json::json!({ "state": "failed", "errors": errors });
+    let _ = std::fs::write(run, format!("{failed:#}\n"));
+}
+
 fn timely_config(workers: usize, opts: &RunOptions) -> anyhow::Result<timely::Config> {
     if opts.processes <= 1 {
         return Ok(if workers == 1 { timely::Config::thread() } else { timely::Config::process(workers) });
@@ -959,8 +966,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
             if in_cluster {
                 // The other processes would wait for this one's progress forever, and it for
                 // them to close their connections: it ends now, and they on the lost one.
-                let failed = serde_json::json!({ "state": "failed", "errors": [error] });
-                let _ = std::fs::write(&failed_run, format!("{failed:#}\n"));
+                mark_failed(&failed_run, std::slice::from_ref(&error));
                 eprintln!("error: the job ran but its output is incomplete:\n  {error}");
                 std::process::exit(1);
             }
@@ -989,9 +995,7 @@ pub fn run_with(plan: JobPlan, opts: &RunOptions, shared: Arc<JobStats>) -> anyh
     let mut errors = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
     errors.extend(results.into_iter().filter_map(Result::err).map(|e| format!("a worker failed: {e}")));
     if !errors.is_empty() {
-        // The folder says so too, not "running" as a killed run's would.
-        let failed = serde_json::json!({ "state": "failed", "errors": errors });
-        let _ = std::fs::write(output_dir.join(MANIFEST), format!("{failed:#}\n"));
+        mark_failed(&output_dir.join(MANIFEST), &errors);
         bail!("the job ran but its output is incomplete:\n  {}", errors.join("\n  "));
     }
     // Every sink has closed: what was read is durable, so the group may move past it.
