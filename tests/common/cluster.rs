@@ -93,16 +93,7 @@ impl Cluster {
 
     /// Process `p`'s exit status, once it has ended within `within`.
     pub fn wait_for(&mut self, p: usize, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.children[p].try_wait().expect("a child's status") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        super::exit_within(&mut self.children[p], within)
     }
 
     /// What process `p` has printed so far (stdout and stderr).
