@@ -87,12 +87,13 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Where an order's time goes: for the epochs at which one-minute bars closed (where the
-/// strategy's orders come from), when each stage first emitted, after the epoch's first tick.
+/// strategy's orders come from), when each stage first emitted, after the first tick of the next
+/// epoch (the tick that closes them).
 fn stages(shared: &JobStats) -> String {
     let marks = shared.stage_marks.lock().map(|m| m.clone()).unwrap_or_default();
     let minutes: std::collections::BTreeSet<u64> =
         marks.iter().filter(|m| m.stage == "bars_1m").map(|m| m.epoch).collect();
-    let mut line = "stages (ms after the epoch's first tick, p50/p99/max over minute closes):".to_string();
+    let mut line = "stages (ms after the closing tick, p50/p99/max over minute closes):".to_string();
     for stage in ["bars_1s", "bars_1m", "indicators", "risk_book", "signal_words"] {
         let mut first: BTreeMap<u64, f64> = BTreeMap::new();
         for m in marks.iter().filter(|m| m.stage == stage && minutes.contains(&m.epoch)) {

@@ -612,9 +612,10 @@ fn resume_in_cluster(
     snapshots::cluster::coordinate(worker, store);
 }
 
-/// Records when the stages on the way to an order first emit each epoch (the P&L row comes
-/// after the risk book's decisions of its epoch; the signals' stage is their words, which are
-/// rendered after the risk book has passed the epoch).
+/// Records when the stages on the way to an order first emit each epoch, after the first tick
+/// of the next epoch: the tick that lets the frontier pass the epoch and so closes its bars (the
+/// P&L row comes after the risk book's decisions of its epoch; the signals' stage is their
+/// words, which are rendered after the risk book has passed the epoch).
 fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> TradingOutputs<'scope> {
     fn mark<'scope, D: 'static>(
         stream: StreamVec<'scope, u64, D>,
@@ -628,7 +629,7 @@ fn mark_stages<'scope>(out: TradingOutputs<'scope>, shared: &Arc<JobStats>) -> T
             if last.replace(epoch) == Some(epoch) {
                 return;
             }
-            if let Some(first) = watched.tick_stats.first_seen.at(epoch)
+            if let Some(first) = watched.tick_stats.first_seen.at(epoch + 1)
                 && let Ok(mut marks) = watched.stage_marks.lock()
                 && marks.len() < 1_000_000
             {

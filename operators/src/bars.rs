@@ -48,9 +48,10 @@ impl BarBuilder {
 }
 
 /// Anything that can be folded into a bar: a trade, or a finer bar.
+///
+/// An input's epoch is the epoch of its `window_ts`: a tick's own time, and a finer bar's last
+/// instant (bars are stamped at the epoch of their last instant).
 pub trait BarInput: Keyed {
-    /// How far an input's event time (which sets its epoch) may be past its `window_ts`.
-    const LAG: Ts;
     /// The time that places the input in a window.
     fn window_ts(&self) -> Ts;
     fn open_price(&self) -> f64;
@@ -58,7 +59,6 @@ pub trait BarInput: Keyed {
 }
 
 impl BarInput for Tick {
-    const LAG: Ts = 0;
     fn window_ts(&self) -> Ts {
         self.ts
     }
@@ -71,8 +71,7 @@ impl BarInput for Tick {
 }
 
 impl BarInput for Bar {
-    /// A finer bar is known at its end, one nanosecond past the last instant it covers.
-    const LAG: Ts = 1;
+    /// The last instant a finer bar covers: it arrives at that instant's epoch.
     fn window_ts(&self) -> Ts {
         self.end - 1
     }
@@ -93,10 +92,13 @@ pub fn window_of(ts: Ts, width: Ts) -> (Ts, Ts) {
 
 /// Extension trait for building bars.
 pub trait Bars<'scope> {
-    /// Builds bars of `width` nanoseconds per symbol. A bar is emitted at the epoch of its end,
-    /// once the input frontier shows that no more input for its window can arrive; inputs of one
-    /// epoch are applied in event-time order, so the result does not depend on arrival order.
-    /// `width` must be a multiple of the clock's epoch length.
+    /// Builds bars of `width` nanoseconds per symbol. A bar over `[start, end)` is emitted at
+    /// the epoch of its last instant, `epoch(end - 1)`, as soon as the input frontier has passed
+    /// that epoch: no more input for its window can arrive, and nothing waits for the epoch that
+    /// holds `end` to be read. (Its event time is still `end`: what is computed from a bar is
+    /// known at `end` and comes before any other record stamped `end`.) Inputs of one epoch are
+    /// applied in event-time order, so the result does not depend on arrival order. `width` must
+    /// be a multiple of the clock's epoch length.
     ///
     /// # Examples
     /// ```
@@ -146,17 +148,18 @@ where
             // Window ends of open bars; entries may be stale once a bar has closed.
             let mut closing: BTreeMap<Ts, Vec<Symbol>> = BTreeMap::new();
             let mut closed: Vec<Bar> = Vec::new();
-            // The last epoch at which input for a window ending at `end` can arrive.
-            let last_input_epoch = move |end: Ts| clock.epoch(end - 1 + D::LAG);
+            // The last epoch at which input for a window ending at `end` can arrive, and the
+            // epoch the bar is emitted at.
+            let last_input_epoch = move |end: Ts| clock.epoch(end - 1);
             if let Some(port) = snapshot.as_ref()
                 && let Some((saved_open, saved_closing)) = port.restore_or_panic()
             {
                 (open, closing) = (saved_open, saved_closing);
                 // A bar sent before the boundary is not sent again.
                 let start = port.start();
-                closing.retain(|end, _| clock.epoch(*end) >= start);
+                closing.retain(|end, _| last_input_epoch(*end) >= start);
                 for slot in open.iter_mut() {
-                    if slot.as_ref().is_some_and(|b| clock.epoch(b.end()) < start) {
+                    if slot.as_ref().is_some_and(|b| last_input_epoch(b.end()) < start) {
                         *slot = None;
                     }
                 }
@@ -175,8 +178,8 @@ where
                             port.save(boundary, &(&*open, &*closing));
                         }
                     }
-                    // The input has ended: the bars still open close now, at their ends; a
-                    // restart drops those that ended before its boundary.
+                    // The input has ended: the bars still open close now, each at the epoch of
+                    // its last instant; a restart drops those emitted before its boundary.
                     None => port.finish(&(&*open, &*closing)),
                 }
             };
@@ -220,18 +223,18 @@ where
                     closed.sort_by_key(|b| (b.end, b.symbol));
                     let mut bars = closed.drain(..).peekable();
                     while let Some(first) = bars.next() {
-                        let epoch = clock.epoch(first.end).max(*cap.time());
+                        let epoch = last_input_epoch(first.end).max(*cap.time());
                         let at = cap.delayed(&epoch);
                         let mut session = output.session(&at);
                         session.give(first);
-                        while let Some(bar) = bars.next_if(|b| clock.epoch(b.end).max(*cap.time()) == epoch) {
+                        while let Some(bar) = bars.next_if(|b| last_input_epoch(b.end).max(*cap.time()) == epoch) {
                             session.give(bar);
                         }
                     }
                 }
                 closed.clear();
 
-                let next_end = closing.keys().next().map(|end| clock.epoch(*end));
+                let next_end = closing.keys().next().map(|end| last_input_epoch(*end));
                 match (frontier_epoch, next_end) {
                     (None, None) => held = None,
                     (f, e) => {
@@ -292,5 +295,49 @@ mod tests {
         let bar = b.finish();
         assert_eq!((bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades), (5.0, 7.0, 4.0, 6.0, 6.0, 4));
         assert_eq!(bar.vwap, (5.0 + 21.0 + 12.0) / 6.0);
+    }
+
+    /// Guards the latency of every decision made at a bar's close: the minute's bar (built from
+    /// one-second bars) comes out at the epoch of its last instant as soon as the first tick
+    /// past the minute is in, without waiting for the epoch that tick opened to be read.
+    #[test]
+    fn a_minute_bar_closes_with_the_first_tick_past_it() {
+        use crate::event::{MINUTE, SECOND};
+        use timely::dataflow::operators::Probe;
+        use timely::dataflow::operators::capture::{Capture, Event};
+        use timely::dataflow::operators::vec::Input;
+
+        let clock = EpochClock::new(SECOND / 100);
+        timely::execute_directly(move |worker| {
+            let (tx, captured) = std::sync::mpsc::channel();
+            let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+                let (input, ticks) = scope.new_input::<Tick>();
+                let (probe, minutes) = ticks.bars(SECOND, clock).bars(MINUTE, clock).probe();
+                minutes.capture_into(tx);
+                (input, probe)
+            });
+            let tick = |ts: Ts| Tick { symbol: Symbol(3), ts, price: 10.0, size: 1.0, bid: None, ask: None };
+            for ts in [0, 30 * SECOND, MINUTE - 1, MINUTE] {
+                input.advance_to(clock.epoch(ts));
+                input.send(tick(ts));
+            }
+            // The input stays open at the epoch of the tick at one minute.
+            for _ in 0..20 {
+                worker.step();
+            }
+            assert!(!probe.less_than(&clock.epoch(MINUTE)), "the minute's epochs are not all done");
+            let bars: Vec<(u64, Bar)> = captured
+                .try_iter()
+                .flat_map(|event| match event {
+                    Event::Messages(stamp, data) => data.into_iter().map(|b| (stamp.elements()[0], b)).collect(),
+                    Event::Progress(_) => Vec::new(),
+                })
+                .collect();
+            assert_eq!(bars.len(), 1, "{bars:?}");
+            let (epoch, bar) = &bars[0];
+            assert_eq!((*epoch, bar.start, bar.end, bar.trades), (clock.epoch(MINUTE - 1), 0, MINUTE, 3));
+            input.close();
+            while worker.step() {}
+        });
     }
 }

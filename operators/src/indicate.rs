@@ -75,8 +75,41 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
             let save = |banks: &[Option<IndicatorBank>]| -> Vec<Option<Vec<Vec<u8>>>> {
                 banks.iter().map(|b| b.as_ref().map(IndicatorBank::save)).collect()
             };
+            let update = move |banks: &mut Vec<Option<IndicatorBank>>, bar: &Bar| {
+                let s = bar.symbol.0 as usize;
+                if banks.len() <= s {
+                    banks.resize_with(s + 1, || None);
+                }
+                let bank = banks[s].get_or_insert_with(|| suite.bank());
+                let ohlcv = Ohlcv {
+                    ts: bar.end,
+                    open: bar.open,
+                    high: bar.high,
+                    low: bar.low,
+                    close: bar.close,
+                    volume: bar.volume,
+                };
+                let mut values = Vec::with_capacity(suite.columns().len());
+                bank.update(&ohlcv, &mut values);
+                IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values }
+            };
             move |(input, frontier), output| {
-                input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
+                // A symbol's bars come from one upstream worker, in the order of their ends, and
+                // each symbol's state is its own: a batch can be applied as it arrives, without
+                // waiting for the frontier, unless a snapshot boundary may fall at or before its
+                // epoch (the state saved there must not include it) or older bars wait.
+                let eager_before = snapshot.as_ref().map_or(u64::MAX, SnapshotPort::next_boundary);
+                input.for_each_stamp(|cap, data| match cap.least() {
+                    Some(&epoch) if epoch < eager_before && stash.is_empty() => {
+                        let mut session = output.session(&cap);
+                        for batch in data {
+                            for bar in batch.iter() {
+                                session.give(update(&mut banks, bar));
+                            }
+                        }
+                    }
+                    _ => stash.push(&cap, 0, data),
+                });
                 while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
                     checkpoint(&mut snapshot, Some(epoch), || save(&banks));
                     let Some((cap, mut bars)) = stash.take(epoch) else {
@@ -84,23 +117,8 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
                     };
                     bars.sort_by_key(|b| (b.symbol, b.end));
                     let mut session = output.session(&cap);
-                    for bar in bars {
-                        let s = bar.symbol.0 as usize;
-                        if banks.len() <= s {
-                            banks.resize_with(s + 1, || None);
-                        }
-                        let bank = banks[s].get_or_insert_with(|| suite.bank());
-                        let ohlcv = Ohlcv {
-                            ts: bar.end,
-                            open: bar.open,
-                            high: bar.high,
-                            low: bar.low,
-                            close: bar.close,
-                            volume: bar.volume,
-                        };
-                        let mut values = Vec::with_capacity(suite.columns().len());
-                        bank.update(&ohlcv, &mut values);
-                        session.give(IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values });
+                    for bar in &bars {
+                        session.give(update(&mut banks, bar));
                     }
                 }
                 checkpoint(&mut snapshot, frontier_epoch(frontier.frontier()), || save(&banks));

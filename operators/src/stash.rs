@@ -53,6 +53,11 @@ impl<D> EpochStash<D> {
         self.epochs.remove(&epoch)
     }
 
+    /// The records stashed for `epoch` and the epochs before it.
+    pub fn records_upto(&self, epoch: u64) -> impl Iterator<Item = &D> {
+        self.epochs.range(..=epoch).flat_map(|(_, (_, records))| records)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
     }

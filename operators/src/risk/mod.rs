@@ -40,15 +40,17 @@ pub enum RiskInput {
 
 impl RiskInput {
     /// Broker reports first (they belong to the previous epoch), then by event time; at equal
-    /// times control, then trades, then signals; then by symbol. This order makes the book's
-    /// decisions the same for any number of workers.
+    /// times trades, then signals, then control; then by symbol. This order makes the book's
+    /// decisions the same for any number of workers and any epoch length: trades and signals
+    /// come from bars, which close at their end but are stamped at the epoch of their last
+    /// instant, before a control message of that same time can arrive.
     fn order_key(&self) -> (u8, Ts, u8, u32) {
         match self {
             RiskInput::Fill(f) => (0, f.ts, 0, f.symbol.0),
             RiskInput::Expired(e) => (0, e.ts, 1, e.symbol.0),
-            RiskInput::Control(c) => (1, c.ts, 0, 0),
-            RiskInput::Trade { symbol, ts, .. } => (1, *ts, 1, symbol.0),
-            RiskInput::Signal(s) => (1, s.ts, 2, s.symbol.0),
+            RiskInput::Trade { symbol, ts, .. } => (1, *ts, 0, symbol.0),
+            RiskInput::Signal(s) => (1, s.ts, 1, s.symbol.0),
+            RiskInput::Control(c) => (1, c.ts, 2, 0),
         }
     }
 
@@ -80,10 +82,10 @@ enum RiskOutput {
 /// Extension trait for running the risk book.
 pub trait RiskCheck<'scope> {
     /// Routes every input to the worker of the account, and once the frontier has passed an
-    /// epoch applies its inputs in [`RiskInput`]'s fixed order: broker reports, control, trades,
-    /// signals; then looks for stale symbols. Emits orders that passed every check with their
-    /// audit records, risk events, positions after fills, and a P&L row for each epoch that saw
-    /// a trade or a fill.
+    /// epoch applies its inputs in [`RiskInput`]'s fixed order: broker reports, then by time
+    /// trades, signals, control; then looks for stale symbols. Emits orders that passed every
+    /// check with their audit records, risk events, positions after fills, and a P&L row for
+    /// each epoch that saw a trade or a fill.
     fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>
     where
         Self: Sized,

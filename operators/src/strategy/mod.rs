@@ -275,7 +275,9 @@ impl Strategy {
 /// Extension trait for running the strategy.
 pub trait Signals<'scope> {
     /// Joins indicator sets with per-symbol sentiment and emits a [`Signal`] per bar. Within an
-    /// epoch, records apply in event-time order, sentiment before indicators at equal times.
+    /// epoch, records apply in event-time order, indicators before sentiment at equal times: a set
+    /// comes from a bar stamped at the epoch of its last instant, news stamped at the bar's end
+    /// belongs to a later epoch, and the order must not depend on the epoch length.
     fn signals(
         self,
         sentiment: StreamVec<'scope, u64, Sentiment>,
@@ -314,8 +316,38 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                 let mut state: Vec<SymbolStrategy> =
                     snapshot.as_ref().and_then(SnapshotPort::restore_or_panic).unwrap_or_default();
                 move |(input1, frontier1), (input2, frontier2), output| {
-                    input1.for_each_stamp(|cap, data| sets.push(&cap, 0, data));
                     input2.for_each_stamp(|cap, data| news.push(&cap, 0, data));
+                    // A symbol's sets come from one upstream worker in epoch order, and each
+                    // symbol's state is its own. A set from a bar is stamped at the epoch of the
+                    // bar's last instant and timed at its end, after every sentiment of that
+                    // epoch: once all of those are in, it can be decided as it arrives, without
+                    // waiting for the sets' frontier. Not when older sets wait, when a snapshot
+                    // boundary may fall at or before its epoch, or when some sentiment up to
+                    // its epoch is not before it (then the frontier decides the order).
+                    let eager_before = snapshot.as_ref().map_or(u64::MAX, SnapshotPort::next_boundary);
+                    input1.for_each_stamp(|cap, data| {
+                        let Some(&epoch) = cap.least() else { return };
+                        let mut batch: Vec<IndicatorSet> = Vec::new();
+                        data.for_each(|d| batch.append(d));
+                        batch.sort_by_key(|s| (s.ts, s.symbol));
+                        let first_ts = batch.first().map_or(Ts::MIN, |s| s.ts);
+                        let eager = epoch < eager_before
+                            && sets.is_empty()
+                            && !frontier2.less_equal(&epoch)
+                            && news.records_upto(epoch).all(|s| s.ts < first_ts);
+                        if !eager {
+                            sets.push(&cap, 0, std::iter::once(&mut batch));
+                            return;
+                        }
+                        while let Some(older) = news.first_epoch().filter(|e| *e <= epoch) {
+                            let mut scored = news.take(older).map(|(_, v)| v).unwrap_or_default();
+                            apply_news(&strategy, &mut state, &mut scored);
+                        }
+                        let mut session = output.session(&cap);
+                        for set in &batch {
+                            session.give(strategy.on_indicators(slot(&mut state, set.symbol.0 as usize), set));
+                        }
+                    });
                     while let Some(epoch) =
                         ready_epoch([sets.first_epoch(), news.first_epoch()], &[frontier1, frontier2])
                     {
@@ -323,10 +355,7 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                         let mut scored = news.take(epoch).map(|(_, v)| v).unwrap_or_default();
                         let Some((cap, mut bars)) = sets.take(epoch) else {
                             // Sentiment alone changes state but emits nothing.
-                            scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
-                            for s in &scored {
-                                strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
-                            }
+                            apply_news(&strategy, &mut state, &mut scored);
                             continue;
                         };
                         scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
@@ -334,7 +363,7 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                         let mut session = output.session(&cap);
                         let mut pending = scored.iter().peekable();
                         for set in &bars {
-                            while let Some(s) = pending.next_if(|s| s.ts <= set.ts) {
+                            while let Some(s) = pending.next_if(|s| s.ts < set.ts) {
                                 strategy.on_sentiment(slot(&mut state, s.symbol.0 as usize), s);
                             }
                             session.give(strategy.on_indicators(slot(&mut state, set.symbol.0 as usize), set));
@@ -351,6 +380,14 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                 }
             },
         )
+    }
+}
+
+/// Applies one epoch's sentiment in event-time order (ties by symbol, then article).
+fn apply_news(strategy: &Strategy, state: &mut Vec<SymbolStrategy>, scored: &mut [Sentiment]) {
+    scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
+    for s in scored.iter() {
+        strategy.on_sentiment(slot(state, s.symbol.0 as usize), s);
     }
 }
 
@@ -408,6 +445,73 @@ mod tests {
         strategy.explain(&mut later);
         assert_eq!(later.inputs, "ema_12=100 ema_26=100 sentiment=0.4");
         assert_eq!(later.reasons, "ensemble: trend +0.200 x 0.4 (news +0.400)");
+    }
+
+    /// Runs the strategy operator over one set timed at the end of minute one (stamped at the
+    /// epoch of the minute's last instant) and two articles, one before it and one at its time;
+    /// `news_first`: the sentiment's frontier is past the set's epoch when the set comes (the
+    /// set is decided as it arrives), else the set waits for it.
+    fn signal_at_minute_end(news_first: bool) -> Signal {
+        use crate::event::MINUTE;
+        use timely::dataflow::operators::capture::Capture;
+        use timely::dataflow::operators::vec::Input;
+
+        let clock = crate::time::EpochClock::new(SECOND / 100);
+        let p = EnsembleParams {
+            rsi: String::new(),
+            macd_hist: String::new(),
+            bbands: String::new(),
+            breakout: String::new(),
+            support: String::new(),
+            ..EnsembleParams::default()
+        };
+        let strategy = Arc::new(StrategyParams::Ensemble(p).resolve(&suite(), None).unwrap());
+        let captured = timely::execute_directly(move |worker| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (mut sets, mut news) = worker.dataflow::<u64, _, _>(|scope| {
+                let (sets, set_stream) = scope.new_input::<IndicatorSet>();
+                let (news, news_stream) = scope.new_input::<Sentiment>();
+                set_stream.signals(news_stream, strategy).capture_into(tx);
+                (sets, news)
+            });
+            let send_news = |news: &mut timely::dataflow::operators::vec::input::Handle<u64, Sentiment>| {
+                for (ts, score) in [(MINUTE - SECOND, 0.8), (MINUTE, -0.8)] {
+                    news.advance_to(clock.epoch(ts));
+                    news.send(Sentiment { ts, ..super::tests::news(score) });
+                }
+                news.advance_to(clock.epoch(MINUTE) + 1);
+            };
+            if news_first {
+                send_news(&mut news);
+                for _ in 0..5 {
+                    worker.step();
+                }
+            }
+            sets.advance_to(clock.epoch(MINUTE - 1));
+            sets.send(set(MINUTE, [100.0, 100.0, 0.0, 0.01]));
+            worker.step();
+            if !news_first {
+                send_news(&mut news);
+            }
+            sets.close();
+            news.close();
+            while worker.step() {}
+            rx
+        });
+        let signals = crate::testing::records(captured);
+        assert_eq!(signals.len(), 1);
+        signals.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn news_at_a_sets_time_comes_after_it_whether_or_not_the_set_waited() {
+        let (decided_on_arrival, waited) = (signal_at_minute_end(true), signal_at_minute_end(false));
+        let sentiment = |s: &Signal| s.basis.as_ref().and_then(|b| b.sentiment);
+        // Only the article a second before, decayed over that second; not the negative one at
+        // the set's own time.
+        let expected = 0.8 * 0.5f64.powf(1.0 / EnsembleParams::default().sentiment_half_life_s);
+        assert_eq!(sentiment(&decided_on_arrival), Some(expected));
+        assert_eq!(format!("{decided_on_arrival:?}"), format!("{waited:?}"));
     }
 
     #[test]
