@@ -424,8 +424,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn news_decays_with_its_half_life() {
+    /// The ensemble with only its trend component (which weighs in the news).
+    fn trend_and_news() -> Strategy {
         let p = EnsembleParams {
             rsi: String::new(),
             macd_hist: String::new(),
@@ -434,7 +434,12 @@ mod tests {
             support: String::new(),
             ..EnsembleParams::default()
         };
-        let strategy = StrategyParams::Ensemble(p).resolve(&suite(), None).unwrap();
+        StrategyParams::Ensemble(p).resolve(&suite(), None).unwrap()
+    }
+
+    #[test]
+    fn news_decays_with_its_half_life() {
+        let strategy = trend_and_news();
         let mut state = SymbolStrategy::default();
         strategy.on_sentiment(&mut state, &news(0.8));
         let now = strategy.on_indicators(&state, &set(0, [100.0, 100.0, 0.0, 0.01]));
@@ -457,15 +462,7 @@ mod tests {
         use timely::dataflow::operators::vec::Input;
 
         let clock = crate::time::EpochClock::new(SECOND / 100);
-        let p = EnsembleParams {
-            rsi: String::new(),
-            macd_hist: String::new(),
-            bbands: String::new(),
-            breakout: String::new(),
-            support: String::new(),
-            ..EnsembleParams::default()
-        };
-        let strategy = Arc::new(StrategyParams::Ensemble(p).resolve(&suite(), None).unwrap());
+        let strategy = Arc::new(trend_and_news());
         let captured = timely::execute_directly(move |worker| {
             let (tx, rx) = std::sync::mpsc::channel();
             let (mut sets, mut news) = worker.dataflow::<u64, _, _>(|scope| {
