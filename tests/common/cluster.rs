@@ -118,10 +118,18 @@ impl Cluster {
         statuses.into_iter().enumerate().map(|(p, status)| (status, self.printed(p))).collect()
     }
 
-    /// Waits up to `within` for every process to end, and insists that each succeeded.
+    /// Waits up to `within` for every process to end, and insists that each succeeded. A
+    /// failure shows what every process printed: the one that failed may have been waiting
+    /// for the other.
     pub fn finish_within(self, within: Duration) {
-        for (p, (status, printed)) in self.end_within(within).into_iter().enumerate() {
-            assert!(status.success(), "process {p} of the cluster failed ({status}):\n{printed}");
+        let runs = self.end_within(within);
+        if let Some(p) = runs.iter().position(|(status, _)| !status.success()) {
+            let printed: String = runs
+                .iter()
+                .enumerate()
+                .map(|(q, (status, printed))| format!("--- process {q} ({status}):\n{printed}"))
+                .collect();
+            panic!("process {p} of the cluster failed ({}):\n{printed}", runs[p].0);
         }
     }
 
