@@ -358,7 +358,7 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                             apply_news(&strategy, &mut state, &mut scored);
                             continue;
                         };
-                        scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
+                        in_time_order(&mut scored);
                         bars.sort_by_key(|s| (s.ts, s.symbol));
                         let mut session = output.session(&cap);
                         let mut pending = scored.iter().peekable();
@@ -383,9 +383,14 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
     }
 }
 
-/// Applies one epoch's sentiment in event-time order (ties by symbol, then article).
-fn apply_news(strategy: &Strategy, state: &mut Vec<SymbolStrategy>, scored: &mut [Sentiment]) {
+/// Sentiment in event-time order, ties by symbol, then article.
+fn in_time_order(scored: &mut [Sentiment]) {
     scored.sort_by(|a, b| (a.ts, a.symbol, &a.news_id).cmp(&(b.ts, b.symbol, &b.news_id)));
+}
+
+/// Applies one epoch's sentiment in [`in_time_order`].
+fn apply_news(strategy: &Strategy, state: &mut Vec<SymbolStrategy>, scored: &mut [Sentiment]) {
+    in_time_order(scored);
     for s in scored.iter() {
         strategy.on_sentiment(slot(state, s.symbol.0 as usize), s);
     }
