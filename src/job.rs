@@ -13,7 +13,7 @@ use timely::dataflow::operators::probe::Handle as ProbeHandle;
 use timely::dataflow::operators::{Concat, Inspect, Probe};
 use tradeflow_dataflows::{TradingInputs, TradingOutputs, trading_graph};
 use tradeflow_operators::live_control::{CommandQueue, live_control};
-use tradeflow_operators::sink::{Sink, SinkErrors, SinkProgress};
+use tradeflow_operators::sink::{CountingSink, Sink, SinkErrors, SinkProgress};
 use tradeflow_operators::snapshot::{SnapshotPort, SnapshotStore, Snapshots};
 use tradeflow_operators::source::{
     Counted, EventReader, NoInput, Pace, SourcePolicy, SourceStats, Stoppable, ingest_saved,
@@ -476,7 +476,8 @@ fn build_and_run(worker: &mut timely::worker::Worker, setup: &WorkerSetup, faile
     // The sources keep what they sent since their last save: they can save any boundary.
     let port = |name: &str| snapshots.as_ref().map(|s| s.retaining_port(name));
 
-    // Every sink's input is probed; the sources stay within `read_ahead` of all of them.
+    // The sources stay within `read_ahead` of every sink's progress, and of the streams no sink
+    // takes (probed).
     let probe = ProbeHandle::new();
     let pace = Pace::new(probe.clone(), plan.read_ahead_epochs);
 
@@ -737,7 +738,9 @@ struct Sinks<'a> {
     ctx: RowContext,
     batch_rows: usize,
     shared: &'a JobStats,
-    /// Every sink's input is probed, and every sink's progress watched, for the sources' pacing.
+    /// For the sources' pacing: every sink's progress is watched, and a stream no sink takes
+    /// is probed. (One operator per sink, not a probe beside each: each operator's frontier
+    /// is tracked at every epoch.)
     probe: &'a ProbeHandle<u64>,
     pace: &'a Pace,
     kafka: Option<&'a KafkaOutputConfig>,
@@ -757,7 +760,7 @@ impl Sinks<'_> {
         let rows = Arc::clone(&self.shared.kafka_rows[name]);
         let kafka = Kafka { brokers: config.brokers.clone() };
         match KafkaSink::<R>::new(&kafka, topic, Arc::clone(&self.ctx.symbols), rows) {
-            Ok(sink) => stream.clone().probe_with(self.probe).sink_saved(
+            Ok(sink) => stream.clone().sink_saved(
                 name,
                 Box::new(sink),
                 Arc::clone(&self.shared.errors),
@@ -774,26 +777,26 @@ impl Sinks<'_> {
 
     /// Writes `stream` to its Parquet files and its QuestDB table, as the config says.
     fn attach<R: ArrowRecord + Clone>(&self, name: &'static str, stream: StreamVec<'_, u64, R>) {
-        let stream = stream.probe_with(self.probe);
+        let errors = || Arc::clone(&self.shared.errors);
         if self.discard {
-            let rows = Arc::clone(&self.shared.rows[name]);
-            stream.inspect_core(move |event| {
-                if let Ok((_, data)) = event {
-                    rows.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
-            });
+            let counter = CountingSink::new(Arc::clone(&self.shared.rows[name]));
+            stream.sink_saved(name, Box::new(counter), errors(), self.progress(name, "discard"), None);
             return;
         }
-        if let Some(config) = self.questdb
-            && config.writes(name)
-        {
+        let questdb = self.questdb.filter(|config| config.writes(name));
+        if questdb.is_none() && !self.parquet {
+            // No sink watches this stream's progress for the sources: a probe does.
+            stream.probe_with(self.probe);
+            return;
+        }
+        if let Some(config) = questdb {
             let table = table_name(&config.table_prefix, name);
             let stats = Arc::clone(&self.shared.questdb[name]);
             match QuestDbSink::<R>::new(Arc::clone(config), &table, self.worker, self.dir, self.ctx.clone(), stats) {
                 Ok(sink) => stream.clone().sink_saved(
                     name,
                     Box::new(sink),
-                    Arc::clone(&self.shared.errors),
+                    errors(),
                     self.progress(name, "questdb"),
                     self.port(name, "questdb"),
                 ),
@@ -811,11 +814,10 @@ impl Sinks<'_> {
                 },
                 None => writer,
             };
-            let errors = Arc::clone(&self.shared.errors);
             stream.sink_saved(
                 name,
                 Box::new(writer),
-                errors,
+                errors(),
                 self.progress(name, "parquet"),
                 self.port(name, "parquet"),
             );

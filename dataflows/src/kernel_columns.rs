@@ -302,7 +302,7 @@ mod tests {
             .collect();
         let sets = bars
             .iter()
-            .map(|b| IndicatorSet { symbol: b.symbol, ts: b.end, close: b.close, values: vec![b.close] })
+            .map(|b| IndicatorSet { symbol: b.symbol, ts: b.end, close: b.close, values: [b.close].as_slice().into() })
             .collect();
         (bars, sets)
     }

@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use timely::dataflow::StreamVec;
+use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, ConnectLoop, Feedback};
 
@@ -34,7 +35,7 @@ use tradeflow_operators::call::CallLimits;
 use tradeflow_operators::indicate::Indicate;
 use tradeflow_operators::indicators::IndicatorSuite;
 use tradeflow_operators::reconcile::Reconcile;
-use tradeflow_operators::risk::{RiskCheck, RiskInput, RiskParams};
+use tradeflow_operators::risk::{RiskCheck, RiskInputs, RiskParams};
 use tradeflow_operators::sentiment::{NewsScoring, ScoreNews};
 use tradeflow_operators::snapshot::Snapshots;
 use tradeflow_operators::strategy::strategist::{Escalation, EscalationRules, ReviewSignals, StrategistModel};
@@ -164,16 +165,11 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
 
     // The broker's reports return to the book one epoch after the broker made them.
     let (report_loop, reported) = scope.feedback::<Vec<Execution>>(1);
-    let trades = bars_1s.clone().map(|b| RiskInput::Trade { symbol: b.symbol, ts: b.end, price: b.close });
-    let risk = reported
-        .map(|e| match e {
-            Execution::Fill(f) => RiskInput::Fill(Box::new(f)),
-            Execution::Expired(x) => RiskInput::Expired(Box::new(x)),
-        })
-        .concat(control.map(RiskInput::Control))
-        .concat(trades)
-        .concat(signals.clone().map(|s| RiskInput::Signal(Box::new(s))))
-        .risk_saved(Arc::clone(&params.risk), Arc::clone(&params.symbols), port("risk"));
+    let risk = RiskInputs { signals: signals.clone(), marks: bars_1s.clone(), control, reports: reported }.risk_saved(
+        Arc::clone(&params.risk),
+        Arc::clone(&params.symbols),
+        port("risk"),
+    );
 
     let executions = risk.orders.clone().paper_broker_saved(ticks, params.broker.clone(), port("broker"));
     executions.clone().connect_loop(report_loop);
@@ -204,7 +200,7 @@ pub fn trading_graph<'scope>(inputs: TradingInputs<'scope>, params: &TradingPara
                 port("portfolio_var"),
             )
         }
-        None => bars_1m.clone().flat_map(|_| None::<PortfolioVar>),
+        None => empty(scope),
     };
     // The positions the broker's fills add up to, kept against the book's (differential).
     // The fills side keeps the fills of recent epochs: it can save any boundary since its last.

@@ -89,8 +89,13 @@ pub struct IndicatorSet {
     pub ts: Ts,
     /// The bar close the values were computed from.
     pub close: f64,
-    pub values: Vec<f64>,
+    pub values: IndicatorValues,
 }
+
+/// An indicator set's values, held inline up to 16 columns (the demo's set has 12): every
+/// symbol's set is made, handed to the strategy and copied for each sink at a minute's close,
+/// and a heap allocation for each would cost more than the indicators themselves.
+pub type IndicatorValues = smallvec::SmallVec<[f64; 16]>;
 
 /// A strategy's view on one symbol at one instant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

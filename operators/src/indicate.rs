@@ -75,7 +75,8 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
             let save = |banks: &[Option<IndicatorBank>]| -> Vec<Option<Vec<Vec<u8>>>> {
                 banks.iter().map(|b| b.as_ref().map(IndicatorBank::save)).collect()
             };
-            let update = move |banks: &mut Vec<Option<IndicatorBank>>, bar: &Bar| {
+            let mut scratch = Vec::with_capacity(suite.columns().len());
+            let mut update = move |banks: &mut Vec<Option<IndicatorBank>>, bar: &Bar| {
                 let s = bar.symbol.0 as usize;
                 if banks.len() <= s {
                     banks.resize_with(s + 1, || None);
@@ -89,9 +90,8 @@ impl<'scope> Indicate<'scope> for StreamVec<'scope, u64, Bar> {
                     close: bar.close,
                     volume: bar.volume,
                 };
-                let mut values = Vec::with_capacity(suite.columns().len());
-                bank.update(&ohlcv, &mut values);
-                IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values }
+                bank.update(&ohlcv, &mut scratch);
+                IndicatorSet { symbol: bar.symbol, ts: bar.end, close: bar.close, values: scratch.as_slice().into() }
             };
             move |(input, frontier), output| {
                 // A symbol's bars come from one upstream worker, in the order of their ends, and

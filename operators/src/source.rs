@@ -256,11 +256,11 @@ const PACE_POLL: Duration = Duration::from_micros(200);
 
 /// Keeps a source within a bounded distance of what the graph has finished, so that memory
 /// stays flat however far the input reaches: the source reads only while its frontier is at most
-/// `max_epochs_ahead` epochs past the frontier of the probed (most downstream) streams.
+/// `max_epochs_ahead` epochs past every sink's accepted frontier and the frontier of the probed
+/// streams (the most downstream ones that no sink takes).
 ///
-/// Sinks that hold back (a store that is down and a buffer at its bound) stop the sources the
-/// same way: each registers its [`SinkProgress`] in `sinks`, and the source reads only while it
-/// is within the bound of every sink's accepted frontier too.
+/// Each sink registers its [`SinkProgress`] in `sinks`. A sink that holds back (a store that is
+/// down and a buffer at its bound) stops accepting, and so stops the sources.
 #[derive(Clone)]
 pub struct Pace {
     pub probe: ProbeHandle<u64>,

@@ -33,7 +33,7 @@ impl<D> EpochStash<D> {
         let Some(&time) = cap.least() else { return };
         let entry = self.epochs.entry(time).or_insert_with(|| (cap.delayed(&time, output_port), Vec::new()));
         for batch in data {
-            entry.1.append(batch);
+            append(&mut entry.1, batch);
         }
     }
 
@@ -60,6 +60,16 @@ impl<D> EpochStash<D> {
 
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
+    }
+}
+
+/// Moves `batch` into `into`: the whole buffer when `into` is empty, as it is for an epoch's
+/// first batch, so that the records are not copied.
+pub fn append<D>(into: &mut Vec<D>, batch: &mut Vec<D>) {
+    if into.is_empty() {
+        std::mem::swap(into, batch);
+    } else {
+        into.append(batch);
     }
 }
 

@@ -65,7 +65,9 @@ fn one() -> usize {
     1
 }
 
-const FORMAT: u32 = 1;
+/// Raised whenever a participant's saved state changes shape (2: the risk book keeps the
+/// broker's reports as they come, not merged with its other inputs).
+const FORMAT: u32 = 2;
 
 /// 64-bit FNV-1a: a fingerprint that does not change between builds.
 fn fingerprint(text: &str) -> String {

@@ -3,6 +3,7 @@
 //! a fixed order. The pre-trade checks live in `checks.rs`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::params::RiskParams;
 use crate::event::{
@@ -80,7 +81,8 @@ pub enum Decision {
 /// One account's book.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RiskBook {
-    pub(super) params: RiskParams,
+    /// Shared: every candidate order's checks read the limits while they update the book.
+    pub(super) params: Arc<RiskParams>,
     cash: f64,
     fees: f64,
     realized: f64,
@@ -124,7 +126,7 @@ impl RiskBook {
         RiskBook {
             cash: params.initial_cash,
             peak_equity: params.initial_cash,
-            params,
+            params: Arc::new(params),
             fees: 0.0,
             realized: 0.0,
             holdings: Vec::new(),
@@ -590,7 +592,7 @@ impl RiskBook {
             Command::SetLimit { limit, value } => match self.params.with_limit(limit, *value) {
                 Ok(next) => {
                     let detail = format!("{limit}: {} -> {value}", self.params.limit(limit).unwrap_or(f64::NAN));
-                    self.params = next;
+                    self.params = Arc::new(next);
                     out.push(self.event(c.ts, RiskEventKind::Limit, limit, None, detail));
                 }
                 Err(reason) => {

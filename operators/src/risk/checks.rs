@@ -3,6 +3,7 @@
 //! the first broken one is the rejection.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::book::{Decision, RiskBook};
 use crate::event::{MINUTE, RiskEventKind, SECOND, Signal, Symbol};
@@ -74,7 +75,7 @@ impl RiskBook {
     ) -> Result<String, Rejection> {
         let mut passed = Vec::with_capacity(10);
         let mut pass = |check: Passed| passed.push(check);
-        let p = self.params.clone();
+        let p = Arc::clone(&self.params);
         let h = self.holding(sig.symbol);
         if let Some(at) = h.traded_at {
             let quiet = sig.ts - at;

@@ -2,66 +2,38 @@
 
 pub mod book;
 mod checks;
+mod epoch;
 pub mod params;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::{Capability, InputCapability};
 
 pub use book::{Decision, RiskBook};
+pub use epoch::{EpochInputs, Input, Mark};
 pub use params::{RiskParams, Sizing, Tier};
 
-use crate::event::{Audit, Control, Expiry, Fill, Order, Pnl, Position, RiskEvent, Signal, Symbol, Ts, route_str};
+use crate::broker::Execution;
+use crate::event::{Audit, Bar, Control, Order, Pnl, Position, RiskEvent, Signal, route_str};
 use crate::snapshot::{SnapshotPort, checkpoint};
-use crate::stash::{EpochStash, frontier_epoch};
+use crate::stash::{append, frontier_epoch};
 use crate::symbols::SymbolTable;
 
-/// Everything the risk book consumes, merged into one stream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum RiskInput {
-    /// Our own fill, fed back one epoch after the broker made it. (The large variants are
-    /// boxed: a trade, the most frequent input, then moves as 32 bytes.)
-    Fill(Box<Fill>),
-    /// The unfilled rest of one of our orders expired, fed back like fills.
-    Expired(Box<Expiry>),
-    Control(Control),
-    /// The latest trade price of a symbol (a 1-second bar's close).
-    Trade {
-        symbol: Symbol,
-        ts: Ts,
-        price: f64,
-    },
-    Signal(Box<Signal>),
-}
-
-impl RiskInput {
-    /// Broker reports first (they belong to the previous epoch), then by event time; at equal
-    /// times trades, then signals, then control; then by symbol. This order makes the book's
-    /// decisions the same for any number of workers and any epoch length: trades and signals
-    /// come from bars, which close at their end but are stamped at the epoch of their last
-    /// instant, before a control message of that same time can arrive.
-    fn order_key(&self) -> (u8, Ts, u8, u32) {
-        match self {
-            RiskInput::Fill(f) => (0, f.ts, 0, f.symbol.0),
-            RiskInput::Expired(e) => (0, e.ts, 1, e.symbol.0),
-            RiskInput::Trade { symbol, ts, .. } => (1, *ts, 0, symbol.0),
-            RiskInput::Signal(s) => (1, s.ts, 1, s.symbol.0),
-            RiskInput::Control(c) => (1, c.ts, 2, 0),
-        }
-    }
-
-    /// Ties between broker reports of one symbol at one time: by order id.
-    fn order_id(&self) -> Option<&str> {
-        match self {
-            RiskInput::Fill(f) => Some(&f.order_id),
-            RiskInput::Expired(e) => Some(&e.order_id),
-            _ => None,
-        }
-    }
+/// The risk book's inputs. Each is routed to the worker of the account.
+pub struct RiskInputs<'scope> {
+    pub signals: StreamVec<'scope, u64, Signal>,
+    /// Bars whose close is the symbol's latest trade price at the bar's end (the one-second
+    /// bars): the marks the book values positions at.
+    pub marks: StreamVec<'scope, u64, Bar>,
+    pub control: StreamVec<'scope, u64, Control>,
+    /// The broker's fills and expiries, fed back one epoch after the broker made them.
+    pub reports: StreamVec<'scope, u64, Execution>,
 }
 
 /// The risk book's output streams.
@@ -73,19 +45,13 @@ pub struct RiskStreams<'scope> {
     pub audit: StreamVec<'scope, u64, Audit>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum RiskOutput {
-    Decision(Decision),
-    Pnl(Pnl),
-}
-
 /// Extension trait for running the risk book.
 pub trait RiskCheck<'scope> {
-    /// Routes every input to the worker of the account, and once the frontier has passed an
-    /// epoch applies its inputs in [`RiskInput`]'s fixed order: broker reports, then by time
-    /// trades, signals, control; then looks for stale symbols. Emits orders that passed every
-    /// check with their audit records, risk events, positions after fills, and a P&L row for
-    /// each epoch that saw a trade or a fill.
+    /// Routes every input to the worker of the account, and once every input's frontier has
+    /// passed an epoch applies its inputs in a fixed order ([`EpochInputs::in_order`]): broker
+    /// reports, then by time marks, signals, control; then looks for stale symbols. Emits
+    /// orders that passed every check with their audit records, risk events, positions after
+    /// fills, and a P&L row for each epoch that saw a mark or a fill.
     fn risk(self, params: Arc<RiskParams>, symbols: Arc<SymbolTable>) -> RiskStreams<'scope>
     where
         Self: Sized,
@@ -103,102 +69,148 @@ pub trait RiskCheck<'scope> {
     ) -> RiskStreams<'scope>;
 }
 
-impl<'scope> RiskCheck<'scope> for StreamVec<'scope, u64, RiskInput> {
+/// The outputs, in the order of their ports.
+const OUTPUTS: usize = 5;
+
+impl<'scope> RiskCheck<'scope> for RiskInputs<'scope> {
     fn risk_saved(
         self,
         params: Arc<RiskParams>,
         symbols: Arc<SymbolTable>,
         mut snapshot: Option<SnapshotPort>,
     ) -> RiskStreams<'scope> {
+        let RiskInputs { signals, marks, control, reports } = self;
         let route = route_str(&params.account);
-        let outputs =
-            self.unary_frontier(Exchange::new(move |_: &RiskInput| route), "RiskBook", move |initial, _info| {
-                let mut stash = EpochStash::<RiskInput>::default();
-                // At boundary `b` the broker's reports for `b` (made at `b - 1`) are on the
-                // feedback edge: the snapshot keeps them with the book, and they are booked at
-                // `b` after a restart.
-                let restored: Option<(RiskBook, Vec<RiskInput>)> =
-                    snapshot.as_ref().and_then(SnapshotPort::restore_or_panic);
-                let mut book = match restored {
-                    Some((book, reports)) => {
-                        let start = snapshot.as_ref().map_or(0, SnapshotPort::start);
-                        stash.insert(initial.delayed(&start), reports);
-                        book
+        let mut builder = OperatorBuilder::new("RiskBook".to_owned(), signals.scope());
+        let mut signals = builder.new_input(signals, Exchange::new(move |_: &Signal| route));
+        let mut marks = builder.new_input(marks, Exchange::new(move |_: &Bar| route));
+        let mut control = builder.new_input(control, Exchange::new(move |_: &Control| route));
+        let mut reports = builder.new_input(reports, Exchange::new(move |_: &Execution| route));
+        let (orders_out, orders) = builder.new_output();
+        let (events_out, events) = builder.new_output();
+        let (positions_out, positions) = builder.new_output();
+        let (pnl_out, pnl) = builder.new_output();
+        let (audit_out, audit) = builder.new_output();
+        let (mut orders_out, mut events_out, mut positions_out, mut pnl_out, mut audit_out) = (
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<Order>>>::from(orders_out),
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<RiskEvent>>>::from(events_out),
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<Position>>>::from(positions_out),
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<Pnl>>>::from(pnl_out),
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<Audit>>>::from(audit_out),
+        );
+        builder.build(move |initial| {
+            let mut stash = Stash::new();
+            // At boundary `b` the broker's reports for `b` (made at `b - 1`) are on the
+            // feedback edge: the snapshot keeps them with the book, and they are booked at
+            // `b` after a restart.
+            let restored: Option<(RiskBook, Vec<Execution>)> =
+                snapshot.as_ref().and_then(SnapshotPort::restore_or_panic);
+            let mut book = match restored {
+                Some((book, reports)) => {
+                    let start = snapshot.as_ref().map_or(0, SnapshotPort::start);
+                    let caps = std::array::from_fn(|port| initial[port].delayed(&start));
+                    stash.insert(start, (caps, EpochInputs { reports, ..EpochInputs::default() }));
+                    book
+                }
+                None => RiskBook::new((*params).clone()),
+            };
+            drop(initial);
+            let (mut decisions, mut places) = (Vec::new(), Vec::new());
+            move |frontiers| {
+                signals.for_each_stamp(|cap, data| {
+                    if let Some(inputs) = epoch_of(&mut stash, &cap) {
+                        data.for_each(|batch| append(&mut inputs.signals, batch));
                     }
-                    None => RiskBook::new((*params).clone()),
-                };
-                let reports_at = |inputs: &[RiskInput]| -> Vec<RiskInput> {
-                    inputs.iter().filter(|i| matches!(i, RiskInput::Fill(_) | RiskInput::Expired(_))).cloned().collect()
-                };
-                let mut decisions = Vec::new();
-                move |(input, frontier), output| {
-                    input.for_each_stamp(|cap, data| stash.push(&cap, 0, data));
-                    while let Some(epoch) = stash.first_epoch().filter(|e| !frontier.less_equal(e)) {
-                        let Some((cap, mut inputs)) = stash.take(epoch) else {
-                            break;
-                        };
-                        if let Some((port, boundary)) = snapshot.as_mut().and_then(|p| p.due(epoch).map(|b| (p, b))) {
-                            let reports = if epoch == boundary { reports_at(&inputs) } else { Vec::new() };
-                            port.save(boundary, &(&book, reports));
-                        }
-                        inputs.sort_by(|a, b| {
-                            a.order_key().cmp(&b.order_key()).then_with(|| a.order_id().cmp(&b.order_id()))
-                        });
-                        let mut session = output.session(&cap);
-                        let mut booked = false;
-                        for item in &inputs {
-                            match item {
-                                RiskInput::Fill(f) => {
+                });
+                marks.for_each_stamp(|cap, data| {
+                    if let Some(inputs) = epoch_of(&mut stash, &cap) {
+                        inputs.marks.extend(data.flat_map(|batch| batch.iter().map(Mark::from)));
+                    }
+                });
+                control.for_each_stamp(|cap, data| {
+                    if let Some(inputs) = epoch_of(&mut stash, &cap) {
+                        data.for_each(|batch| append(&mut inputs.control, batch));
+                    }
+                });
+                reports.for_each_stamp(|cap, data| {
+                    if let Some(inputs) = epoch_of(&mut stash, &cap) {
+                        data.for_each(|batch| append(&mut inputs.reports, batch));
+                    }
+                });
+                let (mut orders_out, mut events_out, mut positions_out, mut pnl_out, mut audit_out) = (
+                    orders_out.activate(),
+                    events_out.activate(),
+                    positions_out.activate(),
+                    pnl_out.activate(),
+                    audit_out.activate(),
+                );
+                while let Some(epoch) =
+                    stash.keys().next().copied().filter(|e| frontiers.iter().all(|f| !f.less_equal(e)))
+                {
+                    let Some((caps, mut inputs)) = stash.remove(&epoch) else { break };
+                    if let Some((port, boundary)) = snapshot.as_mut().and_then(|p| p.due(epoch).map(|b| (p, b))) {
+                        let reports: &[Execution] = if epoch == boundary { &inputs.reports } else { &[] };
+                        port.save(boundary, &(&book, reports));
+                    }
+                    let now = inputs.latest();
+                    let mut booked = false;
+                    for &(_, input) in inputs.in_order(&mut places) {
+                        match input {
+                            Input::Report(i) => match &inputs.reports[i as usize] {
+                                Execution::Fill(f) => {
                                     decisions.push(Decision::Position(book.apply_fill(f)));
                                     booked = true;
                                 }
-                                RiskInput::Expired(e) => book.apply_expiry(e),
-                                RiskInput::Control(c) => book.on_control(c, &symbols, &mut decisions),
-                                RiskInput::Trade { symbol, ts, price } => {
-                                    book.on_trade(*symbol, *ts, *price, &symbols, &mut decisions);
-                                    booked = true;
-                                }
-                                RiskInput::Signal(s) => book.on_signal(s, &symbols, &mut decisions),
+                                Execution::Expired(e) => book.apply_expiry(e),
+                            },
+                            Input::Mark(i) => {
+                                let Mark { symbol, ts, price } = inputs.marks[i as usize];
+                                book.on_trade(symbol, ts, price, &symbols, &mut decisions);
+                                booked = true;
                             }
-                            session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
-                        }
-                        let now = inputs.iter().map(|i| i.order_key().1).max();
-                        if let Some(now) = now {
-                            book.check_stale(now, &symbols, &mut decisions);
-                            session.give_iterator(decisions.drain(..).map(RiskOutput::Decision));
-                        }
-                        if let Some(ts) = now.filter(|_| booked) {
-                            session.give(RiskOutput::Pnl(book.pnl(ts)));
+                            Input::Signal(i) => book.on_signal(&inputs.signals[i as usize], &symbols, &mut decisions),
+                            Input::Control(i) => book.on_control(&inputs.control[i as usize], &symbols, &mut decisions),
                         }
                     }
-                    // Only once the frontier is past `b` have all of `b`'s reports arrived (and
-                    // any there were, were taken above).
-                    // (A frontier still at 0 says nothing yet; an empty one, that the input ended.)
-                    let upto = frontier_epoch(frontier.frontier()).map(|f| f.saturating_sub(1));
-                    checkpoint(&mut snapshot, upto, || (&book, Vec::<RiskInput>::new()));
+                    if let Some(now) = now {
+                        book.check_stale(now, &symbols, &mut decisions);
+                    }
+                    let [orders_cap, events_cap, positions_cap, pnl_cap, audit_cap] = &caps;
+                    let mut orders = orders_out.session(orders_cap);
+                    let mut events = events_out.session(events_cap);
+                    let mut positions = positions_out.session(positions_cap);
+                    let mut audit = audit_out.session(audit_cap);
+                    for decision in decisions.drain(..) {
+                        match decision {
+                            Decision::Order(o) => orders.give(o),
+                            Decision::Event(e) => events.give(e),
+                            Decision::Position(p) => positions.give(p),
+                            Decision::Audit(a) => audit.give(a),
+                        }
+                    }
+                    if let Some(ts) = now.filter(|_| booked) {
+                        pnl_out.session(pnl_cap).give(book.pnl(ts));
+                    }
                 }
-            });
-        RiskStreams {
-            orders: outputs.clone().flat_map(|o| match o {
-                RiskOutput::Decision(Decision::Order(x)) => Some(x),
-                _ => None,
-            }),
-            events: outputs.clone().flat_map(|o| match o {
-                RiskOutput::Decision(Decision::Event(x)) => Some(x),
-                _ => None,
-            }),
-            positions: outputs.clone().flat_map(|o| match o {
-                RiskOutput::Decision(Decision::Position(x)) => Some(x),
-                _ => None,
-            }),
-            audit: outputs.clone().flat_map(|o| match o {
-                RiskOutput::Decision(Decision::Audit(x)) => Some(x),
-                _ => None,
-            }),
-            pnl: outputs.flat_map(|o| match o {
-                RiskOutput::Pnl(x) => Some(x),
-                _ => None,
-            }),
-        }
+                // Only once every frontier is past `b` have all of `b`'s reports arrived (and
+                // any there were, were taken above).
+                // (A frontier still at 0 says nothing yet; an empty one, that the input ended.)
+                let upto = frontiers.iter().filter_map(|f| frontier_epoch(f.frontier())).min();
+                checkpoint(&mut snapshot, upto.map(|f| f.saturating_sub(1)), || (&book, Vec::<Execution>::new()));
+            }
+        });
+        RiskStreams { orders, events, positions, pnl, audit }
     }
+}
+
+/// Each stashed epoch's inputs, with a capability on every output.
+type Stash = BTreeMap<u64, ([Capability<u64>; OUTPUTS], EpochInputs)>;
+
+/// The inputs of the epoch of `cap`, stashed under capabilities at that epoch.
+fn epoch_of<'a>(stash: &'a mut Stash, cap: &InputCapability<u64>) -> Option<&'a mut EpochInputs> {
+    let &time = cap.least()?;
+    let held = stash
+        .entry(time)
+        .or_insert_with(|| (std::array::from_fn(|port| cap.delayed(&time, port)), EpochInputs::default()));
+    Some(&mut held.1)
 }

@@ -18,7 +18,7 @@ use timely::dataflow::operators::generic::Operator;
 use crate::event::{Audit, Basis, IndicatorSet, SECOND, Sentiment, Signal, Ts};
 use crate::indicators::IndicatorSuite;
 use crate::snapshot::{SnapshotPort, checkpoint};
-use crate::stash::{EpochStash, frontier_epoch, ready_epoch};
+use crate::stash::{EpochStash, append, frontier_epoch, ready_epoch};
 
 /// The job config's `[strategy]` section: `kind` picks the rule, the other keys are its
 /// parameters.
@@ -328,9 +328,8 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                     input1.for_each_stamp(|cap, data| {
                         let Some(&epoch) = cap.least() else { return };
                         let mut batch: Vec<IndicatorSet> = Vec::new();
-                        data.for_each(|d| batch.append(d));
-                        batch.sort_by_key(|s| (s.ts, s.symbol));
-                        let first_ts = batch.first().map_or(Ts::MIN, |s| s.ts);
+                        data.for_each(|d| append(&mut batch, d));
+                        let first_ts = batch.iter().map(|s| s.ts).min().unwrap_or(Ts::MIN);
                         let eager = epoch < eager_before
                             && sets.is_empty()
                             && !frontier2.less_equal(&epoch)
@@ -343,6 +342,8 @@ impl<'scope> Signals<'scope> for StreamVec<'scope, u64, IndicatorSet> {
                             let mut scored = news.take(older).map(|(_, v)| v).unwrap_or_default();
                             apply_news(&strategy, &mut state, &mut scored);
                         }
+                        // Arrival order: a symbol's sets arrive in time order, and the symbols'
+                        // states are independent.
                         let mut session = output.session(&cap);
                         for set in &batch {
                             session.give(strategy.on_indicators(slot(&mut state, set.symbol.0 as usize), set));
@@ -413,7 +414,7 @@ mod tests {
     }
 
     fn set(ts: Ts, values: [f64; 4]) -> IndicatorSet {
-        IndicatorSet { symbol: Symbol(0), ts, close: 100.0, values: values.to_vec() }
+        IndicatorSet { symbol: Symbol(0), ts, close: 100.0, values: values.as_slice().into() }
     }
 
     fn news(score: f64) -> Sentiment {
