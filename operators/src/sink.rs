@@ -41,7 +41,7 @@ pub trait RecordSink<R>: 'static {
 }
 
 /// Counts the rows it is handed and keeps none: the benchmarks' null sink.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CountingSink {
     rows: Arc<AtomicU64>,
     frontier: u64,

@@ -122,11 +122,13 @@ struct Origin<'a> {
 }
 
 impl RiskBook {
-    pub fn new(params: RiskParams) -> Self {
+    /// A book at its initial cash, with `params` (owned, or shared with the operator).
+    pub fn new(params: impl Into<Arc<RiskParams>>) -> Self {
+        let params = params.into();
         RiskBook {
             cash: params.initial_cash,
             peak_equity: params.initial_cash,
-            params: Arc::new(params),
+            params,
             fees: 0.0,
             realized: 0.0,
             holdings: Vec::new(),

@@ -112,7 +112,7 @@ impl<'scope> RiskCheck<'scope> for RiskInputs<'scope> {
                     stash.insert(start, (caps, EpochInputs { reports, ..EpochInputs::default() }));
                     book
                 }
-                None => RiskBook::new((*params).clone()),
+                None => RiskBook::new(Arc::clone(&params)),
             };
             drop(initial);
             let (mut decisions, mut places) = (Vec::new(), Vec::new());
